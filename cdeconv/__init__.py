@@ -1,0 +1,17 @@
+"""cdeconv: fast, validated transposed convolution for the CPU with TensorFlow's API.
+
+>>> import numpy as np, cdeconv
+>>> x = np.ones((1, 4, 4, 1), np.float32)          # NHWC
+>>> w = np.ones((3, 3, 2, 1), np.float32)          # (kh, kw, out_c, in_c), as TF
+>>> cdeconv.conv2d_transpose(x, w, [1, 8, 8, 2], strides=2, padding="SAME").shape
+(1, 8, 8, 2)
+"""
+from ._config import show_config
+from ._geometry import valid_output_sizes
+from ._threads import get_num_threads, set_num_threads
+from .nn import conv2d, conv2d_backprop_input, conv2d_transpose
+
+__version__ = "0.1.0"
+
+__all__ = ["conv2d_transpose", "conv2d_backprop_input", "conv2d", "valid_output_sizes",
+           "set_num_threads", "get_num_threads", "show_config", "__version__"]

@@ -1,0 +1,34 @@
+"""Command line: ``python -m cdeconv`` (also installed as ``cdeconv``)."""
+import argparse
+import sys
+
+
+def _cmd_info(args):
+    from . import show_config
+    show_config()
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="cdeconv",
+        description="cdeconv: fast transposed convolution for the CPU with TensorFlow's "
+                    "API. Subcommands below; 'cdeconv SUBCOMMAND --help' for details.")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    p = sub.add_parser("info", help="show the build and runtime configuration "
+                                    "(= cdeconv.show_config()); paste it into bug reports")
+    p.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

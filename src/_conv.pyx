@@ -1,0 +1,498 @@
+"""The N-d convolution core: im2col / col2im around row-major GEMM, float32 and float64.
+
+Every rank is computed as 3-D (depth, height, width); 1-D and 2-D calls arrive with
+leading spatial sizes of 1. Both layouts are native: channels-last (NDHWC) and
+channels-first (NCDHW). The kernels assume arguments that cdeconv._geometry has already
+validated (sizes consistent, C-contiguous, every size and leading dimension < 2**31);
+they know nothing of TensorFlow's argument conventions.
+
+Vocabulary. A convolution relates a *big* side and a *small* side:
+
+    big[b, z]  <-  small[b, y]  where  z = y * stride - pad + tap * dilation   (per axis)
+
+The forward convolution (conv2d) reads the big side and writes the small one; the
+transposed convolution (conv2d_transpose, = conv2d_backprop_input) reads the small side
+and writes the big one. The same filter array serves both, in TF's layout
+(taps..., big_channels / groups, small_channels): TF's forward filter is
+[kh, kw, in_c, out_c] and its transposed filter [kh, kw, out_c, in_c], where in the
+transposed op out_c is the big side. T = kd*kh*kw taps, G groups, Cb/Cs the channels
+per group on the big/small side.
+
+Column buffers ("cols") hold, for each small pixel p, the products for every
+(group, tap, big channel) triple, kidx = (g*T + t)*Cb + c:
+
+    channels-last :  cols[p, kidx]  (row per small pixel)
+    channels-first:  cols[kidx, p]  (row per (g, t, c))
+
+Work is cut into *chunks* of small-side rows (a row = the pixels along the last axis),
+sized so one chunk's column buffer stays under a byte budget: memory is bounded whatever
+the batch. The chunk partition depends only on the shapes and the budget, never on the
+thread count, and every output element is summed in a fixed order (chunk by chunk, then
+tap by tap), so results are bitwise identical for any number of threads.
+
+Threads: everything parallel is OpenMP (prange). The GEMM of a chunk is cut into a fixed
+set of tiles run in a prange, each tile one single-threaded BLAS call; the Python driver
+holds the BLAS library at one thread during the call (cdeconv._threads), so BLAS and
+OpenMP pools never run at once.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+
+from _blas cimport gemm_rm, Trans, NO_TRANS, TRANS
+
+ctypedef Py_ssize_t isize
+
+
+cdef struct Geom:
+    isize batch
+    isize groups
+    isize cb              # big-side channels per group
+    isize cs              # small-side channels per group
+    isize taps            # kd * kh * kw
+    isize small[3]        # small-side spatial sizes (D, H, W)
+    isize big[3]          # big-side spatial sizes
+    isize k[3]            # kernel
+    isize s[3]            # strides
+    isize d[3]            # dilations
+    isize pad[3]          # padding before (front, top, left) of the big side
+    bint cfirst           # channels-first layout
+
+
+cdef int _make_geom(Geom* g, tuple shapes, bint cfirst) except -1:
+    """Unpack (batch, groups, cb, cs, small, big, k, s, d, pad) into a Geom."""
+    cdef isize i
+    batch, groups, cb, cs, small, big, k, s, d, pad = shapes
+    g.batch = batch
+    g.groups = groups
+    g.cb = cb
+    g.cs = cs
+    g.cfirst = cfirst
+    for i in range(3):
+        g.small[i] = small[i]
+        g.big[i] = big[i]
+        g.k[i] = k[i]
+        g.s[i] = s[i]
+        g.d[i] = d[i]
+        g.pad[i] = pad[i]
+    g.taps = g.k[0] * g.k[1] * g.k[2]
+    return 0
+
+
+cdef inline isize _floordiv(isize a, isize b) noexcept nogil:
+    """Floor division for b > 0 (C division truncates toward zero)."""
+    if a >= 0:
+        return a // b
+    return -((-a + b - 1) // b)
+
+
+cdef inline bint _is_direct(Geom* g) noexcept nogil:
+    """True when big == small pixel for pixel (1x1x1 kernel, stride 1, no padding):
+    the GEMM result *is* the output (transposed) or the input *is* the column buffer
+    (forward), so im2col / col2im are skipped (aten's skip_transforming)."""
+    cdef int i
+    for i in range(3):
+        if g.k[i] != 1 or g.s[i] != 1 or g.pad[i] != 0 or g.big[i] != g.small[i]:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------------
+# Tiled GEMM: a fixed partition into tiles, one single-threaded BLAS call per tile.
+# ---------------------------------------------------------------------------------
+
+cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
+                      const floating* A, isize lda, isize a_gs,
+                      const floating* B, isize ldb, isize b_gs,
+                      floating* C, isize ldc, isize c_gs,
+                      isize groups, int n_threads) noexcept nogil:
+    """For g < groups: C_g(m, n) := op(A_g) @ op(B_g), X_g = X + g * x_gs.
+
+    The tiles (at most 8 along the longer of m and n, rows/columns in multiples of 16)
+    depend only on the sizes, so each element of C is computed by the same BLAS call
+    whatever the thread count: bitwise-reproducible results.
+    """
+    cdef isize flops = 2 * m * n * k
+    cdef isize tm = 1, tn = 1, bm, bn, task, n_tasks, g, rest, i_m, i_n, m0, n0, mm, nn
+    cdef const floating* a
+    cdef const floating* b
+    if m <= 0 or n <= 0:
+        return
+    if flops >= 2000000:
+        if m >= n:
+            tm = min(8, (m + 15) // 16)
+        else:
+            tn = min(8, (n + 15) // 16)
+    bm = (((m + tm - 1) // tm + 15) // 16) * 16 if tm > 1 else m
+    bn = (((n + tn - 1) // tn + 15) // 16) * 16 if tn > 1 else n
+    tm = (m + bm - 1) // bm
+    tn = (n + bn - 1) // bn
+    n_tasks = groups * tm * tn
+    for task in prange(n_tasks, nogil=True, schedule='static',
+                       num_threads=min(n_threads, n_tasks)):
+        g = task // (tm * tn)
+        rest = task % (tm * tn)
+        i_m = rest // tn
+        i_n = rest % tn
+        m0 = i_m * bm
+        n0 = i_n * bn
+        mm = min(bm, m - m0)
+        nn = min(bn, n - n0)
+        # op(A) rows m0.. : A rows (NO_TRANS) or A columns (TRANS)
+        a = A + g * a_gs + (m0 * lda if ta == NO_TRANS else m0)
+        # op(B) columns n0.. : B columns (NO_TRANS) or B rows (TRANS)
+        b = B + g * b_gs + (n0 if tb == NO_TRANS else n0 * ldb)
+        gemm_rm(ta, tb, <int>mm, <int>nn, <int>k, <floating>1.0, a, <int>lda,
+                b, <int>ldb, <floating>0.0, C + g * c_gs + m0 * ldc + n0, <int>ldc)
+
+
+# ---------------------------------------------------------------------------------
+# col2im: columns of small rows [r0, r1) added into the big side (gather by big row).
+# ---------------------------------------------------------------------------------
+
+cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_k,
+                      isize r0, isize r1, isize R, floating* Y) noexcept nogil:
+    """Add to big row R = (b*BD + bd)*BH + bh every contribution of small rows [r0, r1).
+
+    cols : IN  column buffer of the chunk (layout per g.cfirst, strides cs_p, cs_k)
+    Y    : OUT the whole big-side array; only row R (all channels) is written, so
+           big rows split freely across threads. Taps are added in (kd, kh, kw) order.
+    """
+    cdef isize BD = g.big[0], BH = g.big[1], BW = g.big[2]
+    cdef isize SD = g.small[0], SH = g.small[1], SW = g.small[2]
+    cdef isize Cb = g.cb, T = g.taps, G = g.groups
+    cdef isize b = R // (BD * BH)
+    cdef isize bd = (R // BH) % BD
+    cdef isize bh = R % BH
+    cdef isize C_big = G * Cb
+    cdef isize BP = BD * BH * BW
+    cdef isize grp, kd, kh, kw, td, th, zd, zh, r, prow, t, off, iw0, iw1, iw, c
+    cdef floating* dst
+    cdef const floating* src
+    cdef floating* ybase
+    for grp in range(G):
+        for kd in range(g.k[0]):
+            td = bd + g.pad[0] - kd * g.d[0]
+            if td < 0 or td % g.s[0] != 0:
+                continue
+            zd = td // g.s[0]
+            if zd >= SD:
+                continue
+            for kh in range(g.k[1]):
+                th = bh + g.pad[1] - kh * g.d[1]
+                if th < 0 or th % g.s[1] != 0:
+                    continue
+                zh = th // g.s[1]
+                if zh >= SH:
+                    continue
+                r = (b * SD + zd) * SH + zh
+                if r < r0 or r >= r1:
+                    continue
+                prow = (r - r0) * SW
+                for kw in range(g.k[2]):
+                    t = (kd * g.k[1] + kh) * g.k[2] + kw
+                    # bw = iw * sw + off must lie in [0, BW)
+                    off = kw * g.d[2] - g.pad[2]
+                    iw0 = 0 if off >= 0 else (-off + g.s[2] - 1) // g.s[2]
+                    iw1 = _floordiv(BW - 1 - off, g.s[2]) + 1
+                    if iw1 > SW:
+                        iw1 = SW
+                    if iw0 >= iw1:
+                        continue
+                    if not g.cfirst:
+                        # Y[b, bd, bh, bw, grp*Cb + c] += cols[prow + iw, (grp*T + t)*Cb + c]
+                        ybase = Y + (b * BP + (bd * BH + bh) * BW) * C_big + grp * Cb
+                        for iw in range(iw0, iw1):
+                            dst = ybase + (iw * g.s[2] + off) * C_big
+                            src = cols + (prow + iw) * cs_p + (grp * T + t) * Cb
+                            for c in range(Cb):
+                                dst[c] += src[c]
+                    else:
+                        # Y[b, grp*Cb + c, bd, bh, bw] += cols[(grp*T + t)*Cb + c, prow + iw]
+                        for c in range(Cb):
+                            dst = (Y + (b * C_big + grp * Cb + c) * BP
+                                   + (bd * BH + bh) * BW + off)
+                            src = cols + ((grp * T + t) * Cb + c) * cs_k + prow
+                            for iw in range(iw0, iw1):
+                                dst[iw * g.s[2]] += src[iw]
+
+
+cdef void _col2im_chunk(const Geom* g, const floating* cols, isize cs_p, isize cs_k,
+                        isize r0, isize r1, floating* Y, int n_threads) noexcept nogil:
+    """Add the columns of small rows [r0, r1) into Y, parallel over the big rows they
+    can reach (each big row is written by exactly one thread: race-free, no atomics)."""
+    cdef isize SD = g.small[0], SH = g.small[1]
+    cdef isize BD = g.big[0], BH = g.big[1]
+    cdef isize b0 = r0 // (SD * SH), q0 = r0 % (SD * SH)
+    cdef isize b1 = (r1 - 1) // (SD * SH), q1 = (r1 - 1) % (SD * SH)
+    cdef isize bd_lo, bd_hi, bh_lo = 0, bh_hi = BH - 1, R_lo, R_hi, R
+    bd_lo = max(0, (q0 // SH) * g.s[0] - g.pad[0])
+    bd_hi = min(BD - 1, (q1 // SH) * g.s[0] - g.pad[0] + (g.k[0] - 1) * g.d[0])
+    if SD == 1:   # rows of one depth slice: the reachable big rows are tight
+        bh_lo = max(0, (q0 % SH) * g.s[1] - g.pad[1])
+        bh_hi = min(BH - 1, (q1 % SH) * g.s[1] - g.pad[1] + (g.k[1] - 1) * g.d[1])
+    if bd_lo > BD - 1 or bd_hi < 0 or bh_lo > BH - 1 or bh_hi < 0:
+        return
+    R_lo = (b0 * BD + bd_lo) * BH + bh_lo
+    R_hi = (b1 * BD + bd_hi) * BH + bh_hi
+    if R_hi < R_lo:
+        return
+    for R in prange(R_lo, R_hi + 1, nogil=True, schedule='static',
+                    num_threads=min(<isize>n_threads, R_hi + 1 - R_lo)):
+        _col2im_row(g, cols, cs_p, cs_k, r0, r1, R, Y)
+
+
+# ---------------------------------------------------------------------------------
+# im2col: the columns of small rows [r0, r1) read from the big side.
+# ---------------------------------------------------------------------------------
+
+cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0,
+                      floating* cols, isize cs_p, isize cs_k) noexcept nogil:
+    """Write the columns of small row r (= (b*SD + zd)*SH + zh), zeros where the window
+    leaves the big side. Only that row's columns are written: rows split freely."""
+    cdef isize BD = g.big[0], BH = g.big[1], BW = g.big[2]
+    cdef isize SD = g.small[0], SH = g.small[1], SW = g.small[2]
+    cdef isize Cb = g.cb, T = g.taps, G = g.groups
+    cdef isize b = r // (SD * SH)
+    cdef isize zd = (r // SH) % SD
+    cdef isize zh = r % SH
+    cdef isize C_big = G * Cb
+    cdef isize BP = BD * BH * BW
+    cdef isize prow = (r - r0) * SW
+    cdef isize grp, kd, kh, kw, bd, bh, t, off, iw, bw, c
+    cdef bint inside
+    cdef floating* dst
+    cdef const floating* src
+    for grp in range(G):
+        for kd in range(g.k[0]):
+            bd = zd * g.s[0] - g.pad[0] + kd * g.d[0]
+            for kh in range(g.k[1]):
+                bh = zh * g.s[1] - g.pad[1] + kh * g.d[1]
+                inside = 0 <= bd < BD and 0 <= bh < BH
+                for kw in range(g.k[2]):
+                    t = (kd * g.k[1] + kh) * g.k[2] + kw
+                    off = kw * g.d[2] - g.pad[2]
+                    if not g.cfirst:
+                        for iw in range(SW):
+                            dst = cols + (prow + iw) * cs_p + (grp * T + t) * Cb
+                            bw = iw * g.s[2] + off
+                            if inside and 0 <= bw < BW:
+                                src = X + ((b * BP + (bd * BH + bh) * BW + bw) * C_big
+                                           + grp * Cb)
+                                for c in range(Cb):
+                                    dst[c] = src[c]
+                            else:
+                                for c in range(Cb):
+                                    dst[c] = 0
+                    else:
+                        for c in range(Cb):
+                            dst = cols + ((grp * T + t) * Cb + c) * cs_k + prow
+                            src = X + (b * C_big + grp * Cb + c) * BP + (bd * BH + bh) * BW
+                            for iw in range(SW):
+                                bw = iw * g.s[2] + off
+                                if inside and 0 <= bw < BW:
+                                    dst[iw] = src[bw]
+                                else:
+                                    dst[iw] = 0
+
+
+# ---------------------------------------------------------------------------------
+# Chunking
+# ---------------------------------------------------------------------------------
+
+cdef isize _chunk_rows(const Geom* g, isize itemsize, isize chunk_bytes) noexcept nogil:
+    """Small rows per chunk: as many as keep cols under chunk_bytes (at least one)."""
+    cdef isize row_bytes = g.small[2] * g.groups * g.taps * g.cb * itemsize
+    if row_bytes <= 0:
+        return 1
+    return max(1, chunk_bytes // row_bytes)
+
+
+cdef inline isize _chunk_end(const Geom* g, isize r0, isize rows_per_chunk,
+                             isize n_rows) noexcept nogil:
+    """End of the chunk that starts at small row r0. Channels-first chunks stay inside
+    one image (an image's channels are planes: rows of two images are not one matrix)."""
+    cdef isize r1 = min(n_rows, r0 + rows_per_chunk)
+    cdef isize img_rows = g.small[0] * g.small[1]
+    if g.cfirst:
+        r1 = min(r1, (r0 // img_rows + 1) * img_rows)
+    return r1
+
+
+# ---------------------------------------------------------------------------------
+# Drivers
+# ---------------------------------------------------------------------------------
+
+cdef void _conv_transpose(const Geom* g, const floating* X, const floating* W,
+                          floating* Y, floating* work, isize rows_per_chunk,
+                          int n_threads) noexcept nogil:
+    """Y (big side) := conv_transpose(X (small side), W). Y is fully overwritten.
+
+    Per chunk of small rows: cols = X_chunk @ W^T (tiled GEMM), then col2im adds cols
+    into Y, parallel over big rows.
+    """
+    cdef isize SP = g.small[0] * g.small[1] * g.small[2]
+    cdef isize BP = g.big[0] * g.big[1] * g.big[2]
+    cdef isize C_small = g.groups * g.cs, C_big = g.groups * g.cb
+    cdef isize n_rows = g.batch * g.small[0] * g.small[1]
+    cdef isize SW = g.small[2], Ncols = g.taps * g.cb
+    cdef isize total = g.batch * BP * C_big
+    cdef isize r0 = 0, r1, npix, b, p0, blk, n_blk, lo
+    cdef bint direct = _is_direct(g)
+    cdef floating* cols
+    if not direct:
+        # zero Y in parallel (first touch by the threads that will write it)
+        n_blk = (total + 65535) // 65536
+        for blk in prange(n_blk, nogil=True, schedule='static',
+                          num_threads=min(<isize>n_threads, n_blk)):
+            lo = blk * 65536
+            memset(Y + lo, 0, min(<isize>65536, total - lo) * sizeof(floating))
+    while r0 < n_rows:
+        r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
+        npix = (r1 - r0) * SW
+        if not g.cfirst:
+            # cols (npix, G*T*Cb) = X[pixels] (npix, C_small) @ W_g^T, W (T*Cb, C_small)
+            cols = Y + r0 * SW * C_big if direct else work
+            _gemm_tiled(NO_TRANS, TRANS, npix, Ncols, g.cs,
+                        X + r0 * SW * C_small, C_small, g.cs,
+                        W, C_small, g.cs,
+                        cols, g.groups * Ncols, Ncols, g.groups, n_threads)
+            if not direct:
+                _col2im_chunk(g, work, g.groups * Ncols, 1, r0, r1, Y, n_threads)
+        else:
+            b = r0 // (g.small[0] * g.small[1])
+            p0 = r0 * SW - b * SP
+            # cols (G*T*Cb, npix) = W_g (T*Cb, Cs) @ X_b[g*Cs:(g+1)*Cs, p0:p0+npix]
+            if direct:
+                _gemm_tiled(NO_TRANS, NO_TRANS, Ncols, npix, g.cs,
+                            W, C_small, g.cs,
+                            X + b * C_small * SP + p0, SP, g.cs * SP,
+                            Y + b * C_big * BP + p0, BP, Ncols * BP,
+                            g.groups, n_threads)
+            else:
+                _gemm_tiled(NO_TRANS, NO_TRANS, Ncols, npix, g.cs,
+                            W, C_small, g.cs,
+                            X + b * C_small * SP + p0, SP, g.cs * SP,
+                            work, npix, Ncols * npix, g.groups, n_threads)
+                _col2im_chunk(g, work, 1, npix, r0, r1, Y, n_threads)
+        r0 = r1
+
+
+cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
+                        floating* Y, floating* work, isize rows_per_chunk,
+                        int n_threads) noexcept nogil:
+    """Y (small side) := conv(X (big side), W). Y is fully overwritten.
+
+    Per chunk of small rows: im2col (parallel over small rows), then Y_chunk = cols @ W
+    (tiled GEMM).
+    """
+    cdef isize SP = g.small[0] * g.small[1] * g.small[2]
+    cdef isize BP = g.big[0] * g.big[1] * g.big[2]
+    cdef isize C_small = g.groups * g.cs, C_big = g.groups * g.cb
+    cdef isize n_rows = g.batch * g.small[0] * g.small[1]
+    cdef isize SW = g.small[2], K = g.taps * g.cb
+    cdef isize r0 = 0, r1, npix, b, p0, r
+    cdef bint direct = _is_direct(g)
+    cdef const floating* cols
+    cdef isize cs_p, cs_k
+    while r0 < n_rows:
+        r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
+        npix = (r1 - r0) * SW
+        if not direct:
+            cs_p = g.groups * K if not g.cfirst else 1
+            cs_k = 1 if not g.cfirst else npix
+            for r in prange(r0, r1, nogil=True, schedule='static',
+                            num_threads=min(<isize>n_threads, r1 - r0)):
+                _im2col_row(g, X, r, r0, work, cs_p, cs_k)
+        if not g.cfirst:
+            # Y[pixels] (npix, C_small) = cols (npix, G*K) @ W_g, W (K, C_small)
+            cols = X + r0 * SW * C_big if direct else work
+            _gemm_tiled(NO_TRANS, NO_TRANS, npix, g.cs, K,
+                        cols, g.groups * K, K,
+                        W, C_small, g.cs,
+                        Y + r0 * SW * C_small, C_small, g.cs, g.groups, n_threads)
+        else:
+            b = r0 // (g.small[0] * g.small[1])
+            p0 = r0 * SW - b * SP
+            # Y_b[g*Cs:(g+1)*Cs, p0:p0+npix] = W_g^T (Cs, K) @ cols_g (K, npix)
+            if direct:
+                _gemm_tiled(TRANS, NO_TRANS, g.cs, npix, K,
+                            W, C_small, g.cs,
+                            X + b * C_big * BP + p0, BP, K * BP,
+                            Y + b * C_small * SP + p0, SP, g.cs * SP,
+                            g.groups, n_threads)
+            else:
+                _gemm_tiled(TRANS, NO_TRANS, g.cs, npix, K,
+                            W, C_small, g.cs,
+                            work, npix, K * npix,
+                            Y + b * C_small * SP + p0, SP, g.cs * SP,
+                            g.groups, n_threads)
+        r0 = r1
+
+
+# ---------------------------------------------------------------------------------
+# Python entry points (arguments already validated by cdeconv._geometry)
+# ---------------------------------------------------------------------------------
+
+def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y,
+                   tuple shapes, bint channels_first, int n_threads,
+                   Py_ssize_t chunk_bytes):
+    """y (big side, flat, overwritten) := transposed convolution of x with w.
+
+    x : IN  flat small-side array (batch, [C], D, H, W, [C])
+    w : IN  flat filter (kd, kh, kw, big_c / groups, small_c)
+    y : OUT flat big-side array, every element written
+    shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
+    """
+    cdef Geom g
+    _make_geom(&g, shapes, channels_first)
+    _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
+         y.shape[0], True, n_threads, chunk_bytes)
+
+
+def conv_forward(const floating[::1] x, const floating[::1] w, floating[::1] y,
+                 tuple shapes, bint channels_first, int n_threads,
+                 Py_ssize_t chunk_bytes):
+    """y (small side, flat, overwritten) := convolution (cross-correlation) of x with w.
+
+    x : IN  flat big-side array;  w : IN  flat filter (kd, kh, kw, big_c/groups, small_c)
+    y : OUT flat small-side array, every element written
+    """
+    cdef Geom g
+    _make_geom(&g, shapes, channels_first)
+    _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
+         y.shape[0], False, n_threads, chunk_bytes)
+
+
+cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize y_len,
+              bint transpose, int n_threads, isize chunk_bytes) except -1:
+    """Allocate the chunk's column buffer, release the GIL, run the driver."""
+    cdef isize rows = _chunk_rows(g, sizeof(floating), chunk_bytes)
+    cdef isize n_rows = g.batch * g.small[0] * g.small[1]
+    cdef isize work_n = 0
+    cdef floating* work = NULL
+    if Y == NULL:
+        return 0
+    if n_rows == 0 or X == NULL:
+        # nothing to read (empty input, e.g. a zero-size spatial axis): every output
+        # element is a sum of nothing (or of padding) = 0
+        with nogil:
+            memset(Y, 0, y_len * sizeof(floating))
+        return 0
+    if not _is_direct(g):
+        work_n = min(rows, n_rows) * g.small[2] * g.groups * g.taps * g.cb
+        work = <floating*>malloc(work_n * sizeof(floating))
+        if work == NULL:
+            raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
+                              "-byte column buffer")
+    try:
+        with nogil:
+            if transpose:
+                _conv_transpose(g, X, W, Y, work, rows, n_threads)
+            else:
+                _conv_forward(g, X, W, Y, work, rows, n_threads)
+    finally:
+        free(work)
+    return 0
