@@ -54,8 +54,16 @@ def _usable_cores():
         return os.cpu_count() or 1
 
 
-_ENV = _env_count()
 _CORES = _usable_cores()
+_env_cache = {}
+
+
+def _env_default():
+    """CDECONV_NUM_THREADS, parsed once per distinct value (a bad value raises on use)."""
+    raw = os.environ.get(_ENV_VAR, "")
+    if raw not in _env_cache:
+        _env_cache[raw] = _env_count()
+    return _env_cache[raw]
 
 
 def set_num_threads(n):
@@ -73,8 +81,32 @@ def get_num_threads():
     """The number of threads the next call will use (1 if built without OpenMP)."""
     if not _openmp_helpers.openmp_enabled():
         return 1
-    n = _requested if _requested is not None else (_ENV if _ENV is not None else _CORES)
+    n = _requested
+    if n is None:
+        n = _env_default()
+        if n is None:
+            n = _CORES
     return max(1, min(n, _openmp_helpers.omp_max_threads()))
+
+
+def _num_threads_api(lib):
+    """Process-wide get/set of a BLAS library's thread count.
+
+    For OpenBLAS the global ``openblas_{get,set}_num_threads`` symbols are called
+    directly (with the scipy_ / 64_ decorations of the scipy-openblas builds):
+    threadpoolctl's setter did not take effect for calls made later from other Python
+    threads here (OpenBLAS 0.3.30), which let BLAS thread inside our parallel loops and
+    broke bitwise reproducibility. Other libraries go through threadpoolctl.
+    """
+    dll = getattr(lib, "dynlib", None)
+    if lib.internal_api == "openblas" and dll is not None:
+        for prefix in ("scipy_", ""):
+            for suffix in ("", "64_"):
+                get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
+                set_ = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    return get, set_
+    return lib.get_num_threads, lib.set_num_threads
 
 
 class _BlasGuard:
@@ -92,6 +124,7 @@ class _BlasGuard:
         self._libs = None
 
     def _find_libs(self):
+        """(get, set) callables for the BLAS library scipy.linalg.cython_blas uses."""
         try:
             from threadpoolctl import ThreadpoolController
             import scipy.linalg.cython_blas  # noqa: F401  (make sure it is loaded)
@@ -101,7 +134,7 @@ class _BlasGuard:
                 if lib.user_api == "blas"]
         mine = [lib for lib in blas if "scipy" in os.path.basename(
             os.path.dirname(lib.filepath or ""))]
-        return mine or blas
+        return [_num_threads_api(lib) for lib in (mine or blas)]
 
     def __enter__(self):
         with self._lock:
@@ -109,11 +142,11 @@ class _BlasGuard:
                 if self._libs is None:
                     self._libs = self._find_libs()
                 self._saved = []
-                for lib in self._libs:
-                    n = lib.get_num_threads()
+                for get, set_ in self._libs:
+                    n = get()
                     if n is not None and n != 1:
-                        lib.set_num_threads(1)
-                        self._saved.append((lib, n))
+                        set_(1)
+                        self._saved.append((set_, n))
             self._depth += 1
         return self
 
@@ -121,8 +154,8 @@ class _BlasGuard:
         with self._lock:
             self._depth -= 1
             if self._depth == 0:
-                for lib, n in self._saved:
-                    lib.set_num_threads(n)
+                for set_, n in self._saved:
+                    set_(n)
                 self._saved = []
         return False
 

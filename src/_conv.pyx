@@ -496,3 +496,22 @@ cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize 
     finally:
         free(work)
     return 0
+
+
+def _gemm_memview(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+                  bint trans_a, bint trans_b, int n_threads):
+    """Test shim: C := op(A) @ op(B) through the tiled row-major GEMM (caller holds the
+    BLAS guard; shapes are checked here as this is not behind cdeconv._geometry)."""
+    cdef isize m = C.shape[0], n = C.shape[1]
+    cdef isize k = A.shape[0] if trans_a else A.shape[1]
+    if (A.shape[1] if trans_a else A.shape[0]) != m or \
+            (B.shape[1] if trans_b else B.shape[0]) != k or \
+            (B.shape[0] if trans_b else B.shape[1]) != n:
+        raise ValueError("inconsistent GEMM shapes")
+    if m == 0 or n == 0 or k == 0:
+        C[:, :] = 0
+        return
+    with nogil:
+        _gemm_tiled(TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS,
+                    m, n, k, &A[0, 0], A.shape[1], 0, &B[0, 0], B.shape[1], 0,
+                    &C[0, 0], C.shape[1], 0, 1, n_threads)
