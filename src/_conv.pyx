@@ -233,8 +233,19 @@ cdef void _col2im_chunk(const Geom* g, const floating* cols, isize cs_p, isize c
     if SD == 1:   # rows of one depth slice: the reachable big rows are tight
         bh_lo = max(0, (q0 % SH) * g.s[1] - g.pad[1])
         bh_hi = min(BH - 1, (q1 % SH) * g.s[1] - g.pad[1] + (g.k[1] - 1) * g.d[1])
-    if bd_lo > BD - 1 or bd_hi < 0 or bh_lo > BH - 1 or bh_hi < 0:
-        return
+    # Bounds that fall outside an image roll over to the neighbouring rows of the
+    # flattened (b, bd, bh) order (a chunk may span images: the first image's rows may
+    # reach no big row while the next image's do).
+    if bd_lo > BD - 1:
+        bd_lo = BD
+        bh_lo = 0
+    elif bh_lo > BH - 1:
+        bh_lo = BH
+    if bd_hi < 0:
+        bd_hi = 0
+        bh_hi = -1
+    elif bh_hi < 0:
+        bh_hi = -1
     R_lo = (b0 * BD + bd_lo) * BH + bh_lo
     R_hi = (b1 * BD + bd_hi) * BH + bh_hi
     if R_hi < R_lo:

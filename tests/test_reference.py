@@ -98,6 +98,19 @@ def test_groups(groups, data_format, chunking, rng):
                                   _reference.conv2d(x, wf, **args))
 
 
+def test_chunk_spanning_images_whose_first_rows_reach_nothing(monkeypatch, rng):
+    """Regression (found by hypothesis): a chunk that starts on the last small row of
+    one image, whose window reaches no output row, and goes on into the next image."""
+    from cdeconv import _driver
+    monkeypatch.setattr(_driver, "CHUNK_BYTES", 200)      # two small rows per chunk
+    x = dyadic(rng, (2, 3, 2, 1))
+    w = dyadic(rng, (2, 3, 1, 1))
+    args = dict(output_shape=[2, 4], strides=1,
+                padding=[[0, 0], [0, 2], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(cdeconv.conv2d_transpose(x, w, **args),
+                                  _reference.conv2d_transpose(x, w, **args))
+
+
 def test_reference_agrees_with_the_articles_algorithm(rng):
     """The two oracles are derived differently (scatter per tap vs zero insertion and
     a 180-degree-rotated correlation); they must agree."""
