@@ -18,6 +18,11 @@ def build_parser():
     p = sub.add_parser("info", help="show the build and runtime configuration "
                                     "(= cdeconv.show_config()); paste it into bug reports")
     p.set_defaults(func=_cmd_info)
+    from . import _bench
+    p = sub.add_parser("bench", help="time the workload suite against sgemm and "
+                                     "installed peers (PyTorch)")
+    _bench.build_parser(p)
+    p.set_defaults(func=_bench.run)
     return parser
 
 
