@@ -9,9 +9,12 @@
 from ._config import show_config
 from ._geometry import valid_output_sizes
 from ._threads import get_num_threads, set_num_threads
-from .nn import conv2d, conv2d_backprop_input, conv2d_transpose
+from .nn import (conv1d, conv1d_transpose, conv2d, conv2d_backprop_filter,
+                 conv2d_backprop_input, conv2d_transpose, conv3d, conv3d_transpose)
 
 __version__ = "0.1.0"
 
-__all__ = ["conv2d_transpose", "conv2d_backprop_input", "conv2d", "valid_output_sizes",
+__all__ = ["conv1d_transpose", "conv2d_transpose", "conv3d_transpose",
+           "conv2d_backprop_input", "conv2d_backprop_filter", "conv1d", "conv2d", "conv3d",
+           "valid_output_sizes",
            "set_num_threads", "get_num_threads", "show_config", "__version__"]

@@ -15,17 +15,24 @@ from ._threads import blas_single_thread, get_num_threads
 CHUNK_BYTES = 8 << 20
 
 
-def run(geom, x, w, out, *, transpose, chunk_bytes=None):
-    """out := conv_transpose(x, w) if transpose else conv(x, w), per ``geom``.
+_KERNELS = {"transpose": _conv.conv_transpose, "forward": _conv.conv_forward,
+            "backprop_filter": _conv.conv_backprop_filter}
 
-    x, w, out are C-contiguous, native float arrays of one dtype (validated upstream);
-    out is overwritten entirely.
+
+def run(geom, a, b, out, kind, chunk_bytes=None):
+    """Run one kernel per ``geom``; out is overwritten entirely.
+
+    kind 'transpose':       out (big side)   := conv_transpose(a = small side, b = filter)
+    kind 'forward':         out (small side) := conv(a = big side, b = filter)
+    kind 'backprop_filter': out (filter)     := d<conv(a, w), b = small side>/dw
+
+    a, b, out are C-contiguous, native float arrays of one dtype (validated upstream).
     """
     if out.size == 0:
         return out
-    kernel = _conv.conv_transpose if transpose else _conv.conv_forward
+    kernel = _KERNELS[kind]
     n_threads = get_num_threads()
     with blas_single_thread:
-        kernel(x.reshape(-1), w.reshape(-1), out.reshape(-1), geom.kernel_args(),
+        kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1), geom.kernel_args(),
                geom.cf, n_threads, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
     return out

@@ -67,6 +67,32 @@ def check_same_dtype(**arrays):
     return a0.dtype
 
 
+class ShapeOnly:
+    """Stands for an array whose shape alone is known (filter_sizes, input_sizes)."""
+
+    __slots__ = ("shape", "ndim")
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+        self.ndim = len(self.shape)
+
+
+def sizes_arg(value, n_dims, name, layout):
+    """A full shape given as a list of ints (TF's filter_sizes): n_dims entries >= 0."""
+    if isinstance(value, np.ndarray):
+        vals = _as_int_list(value, name)
+    elif isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a list of {n_dims} ints {layout}, got {value!r}")
+    else:
+        vals = [_as_int(v, name) for v in value]
+    if len(vals) != n_dims:
+        raise ValueError(f"{name} must have {n_dims} entries {layout}, got {len(vals)}: "
+                         f"{vals}")
+    if min(vals) < 0:
+        raise ValueError(f"{name} must be >= 0, got {vals}")
+    return ShapeOnly(vals)
+
+
 def check_rank(a, n_dims, name, layout):
     if a.ndim != n_dims:
         raise ValueError(f"{name} must be {n_dims}-D {layout}, got shape {a.shape} "
@@ -427,7 +453,8 @@ def transposed_geometry(n, x, w, output_shape, strides, padding, data_format, di
                     d, tuple(pads), cf)
 
 
-def forward_geometry(n, x, w, strides, padding, data_format, dilations, groups=None):
+def forward_geometry(n, x, w, strides, padding, data_format, dilations, groups=None,
+                     w_name="filters", strides_name="strides"):
     """Validate a forward convolution of x (big side) with w -> Geometry.
 
     w : (*kernel, in_c // groups, out_c), TF's forward filter layout; as in TF, a filter
@@ -436,20 +463,20 @@ def forward_geometry(n, x, w, strides, padding, data_format, dilations, groups=N
     cf = channels_first(data_format, n)
     fmt = data_format.upper()
     check_rank(x, n + 2, "input", fmt)
-    check_rank(w, n + 2, "filters", "(" + ", ".join(
+    check_rank(w, n + 2, w_name, "(" + ", ".join(
         ["k" + a[0] for a in _names(n)] + ["in_channels // groups", "out_channels"]) + ")")
     batch = x.shape[0]
     in_c = x.shape[1] if cf else x.shape[-1]
     big = tuple(x.shape[2:] if cf else x.shape[1:-1])
     k = tuple(w.shape[:n])
     if min(k) == 0:
-        raise ValueError(f"filters must have a non-empty kernel, got shape {w.shape}")
+        raise ValueError(f"{w_name} must have a non-empty kernel, got shape {w.shape}")
     cbg, out_c = w.shape[-2], w.shape[-1]
     if in_c == 0 or cbg == 0 or out_c == 0:
-        raise ValueError(f"channel counts must be > 0, got input {x.shape} and filters "
+        raise ValueError(f"channel counts must be > 0, got input {x.shape} and {w_name} "
                          f"{w.shape}")
     if in_c % cbg:
-        raise ValueError(f"filters {w.shape} take {cbg} input channels per group, which "
+        raise ValueError(f"{w_name} {w.shape} take {cbg} input channels per group, which "
                          f"must divide the input's {in_c} channels ({fmt})")
     inferred = in_c // cbg
     if groups is not None and _groups(groups) != inferred:
@@ -459,7 +486,7 @@ def forward_geometry(n, x, w, strides, padding, data_format, dilations, groups=N
         raise ValueError(f"output channels {out_c} must be divisible by the group "
                          f"count {inferred} (input channels {in_c} / filter in_channels "
                          f"{cbg})")
-    s = spatial_ints(strides, n, cf, "strides")
+    s = spatial_ints(strides, n, cf, strides_name)
     d = spatial_ints(dilations, n, cf, "dilations", default=1)
     mode, explicit = padding_spec(padding, n, cf)
     small, pads = [], []

@@ -16,11 +16,12 @@ import itertools
 
 import numpy as np
 
-from ._geometry import (as_float_array, check_same_dtype, forward_geometry,
+from ._geometry import (as_float_array, check_same_dtype, forward_geometry, sizes_arg,
                         transposed_geometry)
 
-__all__ = ["conv2d_transpose", "conv2d_backprop_input", "conv2d", "conv_transpose_nd",
-           "conv_nd", "conv2d_transpose_zero_insertion"]
+__all__ = ["conv2d_transpose", "conv2d_backprop_input", "conv2d_backprop_filter",
+           "conv2d", "conv_transpose_nd", "conv_nd", "conv_backprop_filter_nd",
+           "conv2d_transpose_zero_insertion"]
 
 
 def _to_last(a, cf):
@@ -76,6 +77,41 @@ def _forward_core(x, w, geom):
     return out
 
 
+def _backprop_filter_core(x, dy, geom):
+    """Channels-last float64 filter gradient: dW[tap] = sum x[.., z(tap), cb] dy[.., cs]."""
+    n, G, cb, cs = geom.n, geom.groups, geom.cb, geom.cs
+    xp = np.pad(x, [(0, 0)] + [tuple(p) for p in geom.pads] + [(0, 0)])
+    dw = np.zeros(tuple(geom.k) + (cb, G * cs))
+    if dy.size == 0 or x.size == 0:
+        return dw
+    rows_dy = dy.reshape(-1, G * cs)
+    for tap in itertools.product(*[range(k) for k in geom.k]):
+        idx = tuple(slice(tap[i] * geom.d[i],
+                          tap[i] * geom.d[i] + (geom.small[i] - 1) * geom.s[i] + 1,
+                          geom.s[i]) for i in range(n))
+        patch = xp[(slice(None),) + idx].reshape(-1, G * cb)
+        for g in range(G):
+            dw[tap][:, g * cs:(g + 1) * cs] = (patch[:, g * cb:(g + 1) * cb].T
+                                               @ rows_dy[:, g * cs:(g + 1) * cs])
+    return dw
+
+
+def conv_backprop_filter_nd(n, input, filter_sizes, out_backprop, strides, padding,
+                            data_format=None, dilations=None):
+    """Reference N-d filter gradient with the public arguments."""
+    data_format = data_format or {1: "NWC", 2: "NHWC", 3: "NDHWC"}[n]
+    x = as_float_array(input, "input")
+    dy = as_float_array(out_backprop, "out_backprop")
+    dtype = check_same_dtype(input=x, out_backprop=dy)
+    wshape = sizes_arg(filter_sizes, n + 2, "filter_sizes", "")
+    geom = forward_geometry(n, x, wshape, strides, padding, data_format, dilations,
+                            w_name="filter_sizes")
+    assert dy.shape == geom.shape("small"), (dy.shape, geom.shape("small"))
+    dw = _backprop_filter_core(_to_last(x, geom.cf).astype(np.float64),
+                               _to_last(dy, geom.cf).astype(np.float64), geom)
+    return dw.astype(dtype)
+
+
 def conv_transpose_nd(n, input, filters, output_shape=None, strides=1, padding="SAME",
                       data_format=None, dilations=None, groups=1, output_padding=None):
     """Reference N-d transposed convolution (N = 1, 2, 3) with the public arguments."""
@@ -112,6 +148,12 @@ def conv2d_backprop_input(input_sizes, filter, out_backprop, strides, padding,
                           data_format="NHWC", dilations=None):
     return conv_transpose_nd(2, out_backprop, filter, input_sizes, strides, padding,
                              data_format, dilations)
+
+
+def conv2d_backprop_filter(input, filter_sizes, out_backprop, strides, padding,
+                           data_format="NHWC", dilations=None):
+    return conv_backprop_filter_nd(2, input, filter_sizes, out_backprop, strides,
+                                   padding, data_format, dilations)
 
 
 def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,

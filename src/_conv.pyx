@@ -107,8 +107,8 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
                       const floating* A, isize lda, isize a_gs,
                       const floating* B, isize ldb, isize b_gs,
                       floating* C, isize ldc, isize c_gs,
-                      isize groups, int n_threads) noexcept nogil:
-    """For g < groups: C_g(m, n) := op(A_g) @ op(B_g), X_g = X + g * x_gs.
+                      isize groups, int n_threads, floating beta=0) noexcept nogil:
+    """For g < groups: C_g(m, n) := op(A_g) @ op(B_g) + beta * C_g, X_g = X + g * x_gs.
 
     The tiles (at most 8 along the longer of m and n, rows/columns in multiples of 16)
     depend only on the sizes, so each element of C is computed by the same BLAS call
@@ -145,7 +145,7 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
         # op(B) columns n0.. : B columns (NO_TRANS) or B rows (TRANS)
         b = B + g * b_gs + (n0 if tb == NO_TRANS else n0 * ldb)
         gemm_rm(ta, tb, <int>mm, <int>nn, <int>k, <floating>1.0, a, <int>lda,
-                b, <int>ldb, <floating>0.0, C + g * c_gs + m0 * ldc + n0, <int>ldc)
+                b, <int>ldb, beta, C + g * c_gs + m0 * ldc + n0, <int>ldc)
 
 
 # ---------------------------------------------------------------------------------
@@ -443,6 +443,60 @@ cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
         r0 = r1
 
 
+cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating* DY,
+                                floating* DW, floating* work, isize rows_per_chunk,
+                                int n_threads) noexcept nogil:
+    """DW := d<conv(X, W), DY>/dW, the filter gradient (TF's conv2d_backprop_filter).
+
+    X : IN big side; DY : IN small side (the gradient of the forward output);
+    DW : OUT (taps, Cb, G*Cs), overwritten. Per chunk of small rows: im2col, then
+    DW_g += cols_g^T @ DY_g (tiled over DW, so each element's sum over pixels runs in
+    one fixed order: chunk by chunk, each chunk inside one BLAS call).
+    """
+    cdef isize SP = g.small[0] * g.small[1] * g.small[2]
+    cdef isize BP = g.big[0] * g.big[1] * g.big[2]
+    cdef isize C_small = g.groups * g.cs, C_big = g.groups * g.cb
+    cdef isize n_rows = g.batch * g.small[0] * g.small[1]
+    cdef isize SW = g.small[2], K = g.taps * g.cb
+    cdef isize r0 = 0, r1, npix, b, p0, r, i
+    cdef bint direct = _is_direct(g)
+    cdef const floating* cols
+    cdef isize cs_p, cs_k
+    for i in range(K * C_small):
+        DW[i] = 0
+    while r0 < n_rows:
+        r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
+        npix = (r1 - r0) * SW
+        if not direct:
+            cs_p = g.groups * K if not g.cfirst else 1
+            cs_k = 1 if not g.cfirst else npix
+            for r in prange(r0, r1, nogil=True, schedule='static',
+                            num_threads=min(<isize>n_threads, r1 - r0)):
+                _im2col_row(g, X, r, r0, work, cs_p, cs_k)
+        if not g.cfirst:
+            # DW_g (K, Cs) += cols_g^T (K, npix) @ DY[pixels, g*Cs:(g+1)*Cs] (npix, Cs)
+            cols = X + r0 * SW * C_big if direct else work
+            _gemm_tiled(TRANS, NO_TRANS, K, g.cs, npix,
+                        cols, g.groups * K, K,
+                        DY + r0 * SW * C_small, C_small, g.cs,
+                        DW, C_small, g.cs, g.groups, n_threads, 1)
+        else:
+            b = r0 // (g.small[0] * g.small[1])
+            p0 = r0 * SW - b * SP
+            # DW_g (K, Cs) += cols_g (K, npix) @ DY_b[g*Cs:(g+1)*Cs, p0:p0+npix]^T
+            if direct:
+                _gemm_tiled(NO_TRANS, TRANS, K, g.cs, npix,
+                            X + b * C_big * BP + p0, BP, K * BP,
+                            DY + b * C_small * SP + p0, SP, g.cs * SP,
+                            DW, C_small, g.cs, g.groups, n_threads, 1)
+            else:
+                _gemm_tiled(NO_TRANS, TRANS, K, g.cs, npix,
+                            work, npix, K * npix,
+                            DY + b * C_small * SP + p0, SP, g.cs * SP,
+                            DW, C_small, g.cs, g.groups, n_threads, 1)
+        r0 = r1
+
+
 # ---------------------------------------------------------------------------------
 # Python entry points (arguments already validated by cdeconv._geometry)
 # ---------------------------------------------------------------------------------
@@ -475,6 +529,38 @@ def conv_forward(const floating[::1] x, const floating[::1] w, floating[::1] y,
     _make_geom(&g, shapes, channels_first)
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], False, n_threads, chunk_bytes)
+
+
+def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
+                         floating[::1] dw, tuple shapes, bint channels_first,
+                         int n_threads, Py_ssize_t chunk_bytes):
+    """dw (flat filter, overwritten) := gradient of <conv(x, w), dy> w.r.t. w.
+
+    x : IN flat big side;  dy : IN flat small side;  dw : OUT (kd, kh, kw, cb, G*cs)
+    An empty x or dy gives a zero gradient (never uninitialised memory).
+    """
+    cdef Geom g
+    _make_geom(&g, shapes, channels_first)
+    cdef isize rows = _chunk_rows(&g, sizeof(floating), chunk_bytes)
+    cdef isize n_rows = g.batch * g.small[0] * g.small[1]
+    cdef isize work_n = 0
+    cdef floating* work = NULL
+    if dw.shape[0] == 0:
+        return
+    if n_rows == 0 or x.shape[0] == 0 or dy.shape[0] == 0:
+        dw[:] = 0
+        return
+    if not _is_direct(&g):
+        work_n = min(rows, n_rows) * g.small[2] * g.groups * g.taps * g.cb
+        work = <floating*>malloc(work_n * sizeof(floating))
+        if work == NULL:
+            raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
+                              "-byte column buffer")
+    try:
+        with nogil:
+            _conv_backprop_filter(&g, &x[0], &dy[0], &dw[0], work, rows, n_threads)
+    finally:
+        free(work)
 
 
 cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize y_len,
