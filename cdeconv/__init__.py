@@ -6,6 +6,7 @@
 >>> cdeconv.conv2d_transpose(x, w, [1, 8, 8, 2], strides=2, padding="SAME").shape
 (1, 8, 8, 2)
 """
+from . import padding
 from ._config import show_config
 from ._geometry import valid_output_sizes
 from ._threads import get_num_threads, set_num_threads
@@ -16,5 +17,5 @@ __version__ = "0.1.0"
 
 __all__ = ["conv1d_transpose", "conv2d_transpose", "conv3d_transpose",
            "conv2d_backprop_input", "conv2d_backprop_filter", "conv1d", "conv2d", "conv3d",
-           "valid_output_sizes",
+           "valid_output_sizes", "padding",
            "set_num_threads", "get_num_threads", "show_config", "__version__"]
