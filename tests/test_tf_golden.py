@@ -11,7 +11,8 @@ import pytest
 import cdeconv
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
-IMPLEMENTED = {"conv2d_transpose", "conv2d_backprop_input", "conv2d"}
+IMPLEMENTED = {"conv2d_transpose", "conv2d_backprop_input", "conv2d",
+               "conv2d_backprop_filter", "conv1d_transpose", "conv3d_transpose"}
 
 
 def _load(name):
@@ -35,6 +36,13 @@ def _call(case):
                                              a["out_backprop"], **args), a["result"]
     if op == "conv2d":
         return cdeconv.conv2d(a["input"], a["filters"], **args), a["result"]
+    if op == "conv2d_backprop_filter":
+        return cdeconv.conv2d_backprop_filter(a["input"], args.pop("filter_sizes"),
+                                              a["out_backprop"], **args), a["result"]
+    if op in ("conv1d_transpose", "conv3d_transpose"):
+        fn = getattr(cdeconv, op)
+        return fn(a["input"], a["filters"], args.pop("output_shape"),
+                  args.pop("strides"), **args), a["result"]
     raise AssertionError(op)
 
 
@@ -42,6 +50,8 @@ def test_enough_golden_cases():
     ops = [c["op"] for c in CASES]
     assert ops.count("conv2d_transpose") >= 20
     assert ops.count("conv2d_backprop_input") >= 5 and ops.count("conv2d") >= 5
+    for op in ("conv2d_backprop_filter", "conv1d_transpose", "conv3d_transpose"):
+        assert ops.count(op) >= 5, op
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['id']}-{c['op']}" for c in CASES])

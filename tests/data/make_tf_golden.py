@@ -131,6 +131,49 @@ for dtype in (np.float32, np.float64):
         add("conv2d", dtype, args, {"input": x, "filters": w},
             lambda: tf.nn.conv2d(x, w, strides, padding, "NHWC", dil).numpy())
 
+# --- conv2d_backprop_filter (incl. a grouped filter), conv1d/conv3d_transpose
+B_CASES = [((7, 7), (3, 3), 1, "SAME", 2, 3, 1), ((8, 7), (3, 3), 2, "SAME", 3, 2, 1),
+           ((9, 9), (5, 5), 2, "VALID", 2, 2, 1), ((6, 7), (2, 3), [1, 2], "SAME", 2, 4, 1),
+           ((6, 6), (3, 3), 1, [[0, 0], [1, 2], [2, 0], [0, 0]], 2, 3, 1),
+           ((5, 5), (3, 3), 1, "SAME", 4, 4, 2)]
+for dtype in (np.float32, np.float64):
+    for (ih, iw), (kh, kw), strides, padding, cin, cout, groups in B_CASES:
+        x = dyadic((2, ih, iw, cin), dtype)
+        fs = [kh, kw, cin // groups, cout]
+        st = strides if isinstance(strides, list) else [strides, strides]
+        dy_shape = tf.nn.conv2d(x, np.zeros(fs, dtype), [1, *st, 1], padding).shape
+        dy = dyadic(tuple(dy_shape), dtype)
+        args = {"filter_sizes": fs, "strides": [1, *st, 1], "padding": padding,
+                "data_format": "NHWC"}
+        add("conv2d_backprop_filter", dtype, args, {"input": x, "out_backprop": dy},
+            lambda: tf.compat.v1.nn.conv2d_backprop_filter(
+                x, fs, dy, [1, *st, 1], padding).numpy())
+
+for dtype in (np.float32, np.float64):
+    for iw, k, s, padding, cin, cout in [(5, 3, 2, "SAME", 2, 3), (4, 4, 2, "VALID", 3, 2),
+                                         (6, 1, 1, "SAME", 2, 2), (3, 5, 3, "SAME", 1, 2)]:
+        x = dyadic((2, iw, cin), dtype)
+        w = dyadic((k, cout, cin), dtype)
+        ow = iw * s if padding == "SAME" else (iw - 1) * s + k
+        shape = [2, ow, cout]
+        add("conv1d_transpose", dtype,
+            {"output_shape": shape, "strides": s, "padding": padding,
+             "data_format": "NWC"}, {"input": x, "filters": w},
+            lambda: tf.nn.conv1d_transpose(x, w, shape, s, padding).numpy())
+    for sp, k, s, padding, cin, cout in [((2, 3, 3), (3, 3, 3), 2, "SAME", 2, 2),
+                                         ((3, 2, 2), (2, 2, 2), 2, "VALID", 2, 3),
+                                         ((2, 2, 3), (1, 3, 2), [1, 2, 1], "SAME", 3, 2)]:
+        x = dyadic((1, *sp, cin), dtype)
+        w = dyadic((*k, cout, cin), dtype)
+        st = s if isinstance(s, list) else [s, s, s]
+        out = [sp[i] * st[i] if padding == "SAME" else (sp[i] - 1) * st[i] + k[i]
+               for i in range(3)]
+        shape = [1, *out, cout]
+        add("conv3d_transpose", dtype,
+            {"output_shape": shape, "strides": s, "padding": padding,
+             "data_format": "NDHWC"}, {"input": x, "filters": w},
+            lambda: tf.nn.conv3d_transpose(x, w, shape, s, padding).numpy())
+
 np.savez_compressed(HERE / "tf_golden.npz", **arrays)
 (HERE / "tf_golden.json").write_text(json.dumps(
     {"tensorflow_version": tf.__version__, "cases": cases, "refused": refused}, indent=1))
