@@ -18,6 +18,7 @@ padding ``max((small - 1) * stride + eff_k - big, 0)``: ``before = total // 2``,
 one at the end. A transposed convolution accepts exactly the big sizes whose forward
 convolution gives back its input size (``valid_output_sizes``).
 """
+import math
 import numbers
 import operator
 
@@ -102,7 +103,7 @@ def check_rank(a, n_dims, name, layout):
 def check_out(out, shape, dtype, inputs):
     """Validate a preallocated ``out=`` array (or allocate one when out is None)."""
     if out is None:
-        nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         if nbytes > _MAX_BYTES:
             raise ValueError(f"the output of shape {list(shape)} would need {nbytes} "
                              "bytes: too large to allocate")
@@ -127,6 +128,8 @@ def check_out(out, shape, dtype, inputs):
 
 def _as_int(v, name):
     """An int from an int-like value (Python or NumPy integer; not bool, not float)."""
+    if type(v) is int:      # the common case, fast
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must contain integers, got {v!r} ({type(v).__name__})")
     return operator.index(v)
@@ -163,7 +166,8 @@ def spatial_ints(value, n, cf, name, default=None):
         if default is None:
             raise ValueError(f"{name} is required")
         value = default
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+    if type(value) is int or (isinstance(value, numbers.Integral)
+                              and not isinstance(value, (bool, np.bool_))):
         vals = [operator.index(value)] * n
     else:
         vals = _as_int_list(value, name)
@@ -348,11 +352,11 @@ class Geometry:
 
     def _check_limits(self):
         """BLAS takes C ints: every GEMM size and leading dimension must be < 2**31."""
-        taps = int(np.prod(self.k))
+        taps = math.prod(self.k)
         limits = {
             "kernel taps x output channels": self.groups * taps * self.cb,
-            "input pixels per image": int(np.prod(self.big)),
-            "output pixels per image": int(np.prod(self.small)),
+            "input pixels per image": math.prod(self.big),
+            "output pixels per image": math.prod(self.small),
             "channels": self.groups * max(self.cb, self.cs),
         }
         for what, v in limits.items():

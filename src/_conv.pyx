@@ -88,6 +88,14 @@ cdef inline isize _floordiv(isize a, isize b) noexcept nogil:
     return -((-a + b - 1) // b)
 
 
+cdef inline int _threads_for(const Geom* g, int n_threads) noexcept nogil:
+    """One thread for tiny problems (< ~256 kFLOP), where starting a team costs more
+    than it saves. Only the speed depends on it: the work partition never does."""
+    cdef double flops = (2.0 * g.batch * g.small[0] * g.small[1] * g.small[2]
+                         * g.groups * g.taps * g.cb * g.cs)
+    return 1 if flops < 262144.0 else n_threads
+
+
 cdef inline bint _is_direct(Geom* g) noexcept nogil:
     """True when big == small pixel for pixel (1x1x1 kernel, stride 1, no padding):
     the GEMM result *is* the output (transposed) or the input *is* the column buffer
@@ -541,6 +549,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
+    n_threads = _threads_for(&g, n_threads)
     cdef isize rows = _chunk_rows(&g, sizeof(floating), chunk_bytes)
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize work_n = 0
@@ -572,6 +581,7 @@ cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize 
     cdef floating* work = NULL
     if Y == NULL:
         return 0
+    n_threads = _threads_for(g, n_threads)
     if n_rows == 0 or X == NULL:
         # nothing to read (empty input, e.g. a zero-size spatial axis): every output
         # element is a sum of nothing (or of padding) = 0
