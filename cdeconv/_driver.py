@@ -6,6 +6,13 @@ Strategy, chosen per call (src/_conv.pyx has the details):
 - The column buffer is bounded by ``CHUNK_BYTES`` whatever the batch; the chunking
   depends only on shapes, so results are bitwise identical for every thread count.
 - 1x1 kernels with stride 1 and no padding skip im2col/col2im: the GEMM is the result.
+- Transposed, channels-last, <= 2 input and >= 32 output channels per group (e.g. the
+  MNIST 28x28x1 -> 56x56x32 layer): a direct kernel, no GEMM and no column buffer
+  (K = 1-2 GEMMs only stream the column buffer through memory). Measured against the
+  GEMM path (median of 0.2 s loops, 1 and 2 threads, batch 1 and 16, 3x3/4x4/5x5/2x2,
+  stride 2): 0.9-3.7x faster with 1-2 input channels and 32-64 output channels; slower
+  with 3+ input channels or <= 16 output channels, where the GEMM path stays. The
+  rule depends only on shapes, so results stay thread-count independent.
 """
 from . import _conv
 from ._threads import blas_single_thread, get_num_threads
@@ -14,12 +21,26 @@ from ._threads import blas_single_thread, get_num_threads
 #: at least one row even if a single row is larger).
 CHUNK_BYTES = 8 << 20
 
+#: The direct transposed kernel (no GEMM, no column buffer) runs for channels-last
+#: inputs with at most this many channels per group ...
+DIRECT_MAX_IN_CHANNELS = 2
+#: ... and at least this many output channels per group (AXPYs over them).
+DIRECT_MIN_OUT_CHANNELS = 32
+
 
 _KERNELS = {"transpose": _conv.conv_transpose, "forward": _conv.conv_forward,
             "backprop_filter": _conv.conv_backprop_filter}
 
 
-def run(geom, a, b, out, kind, chunk_bytes=None):
+def choose_transpose_algo(geom):
+    """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct (see above)."""
+    if not geom.cf and geom.cs <= DIRECT_MAX_IN_CHANNELS \
+            and geom.cb >= DIRECT_MIN_OUT_CHANNELS:
+        return 1
+    return 0
+
+
+def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
     """Run one kernel per ``geom``; out is overwritten entirely.
 
     kind 'transpose':       out (big side)   := conv_transpose(a = small side, b = filter)
@@ -33,6 +54,10 @@ def run(geom, a, b, out, kind, chunk_bytes=None):
     kernel = _KERNELS[kind]
     n_threads = get_num_threads()
     with blas_single_thread:
-        kernel(a.reshape(-1), b.reshape(-1), out.reshape(-1), geom.kernel_args(),
-               geom.cf, n_threads, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
+        args = (a.reshape(-1), b.reshape(-1), out.reshape(-1), geom.kernel_args(),
+                geom.cf, n_threads, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
+        if kind == "transpose":
+            kernel(*args, choose_transpose_algo(geom) if algo is None else algo)
+        else:
+            kernel(*args)
     return out

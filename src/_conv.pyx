@@ -264,6 +264,66 @@ cdef void _col2im_chunk(const Geom* g, const floating* cols, isize cs_p, isize c
 
 
 # ---------------------------------------------------------------------------------
+# Direct transposed kernel (channels-last): no column buffer, for few channels.
+# ---------------------------------------------------------------------------------
+
+cdef void _direct_row(const Geom* g, const floating* X, const floating* Wt,
+                      isize R, floating* Y) noexcept nogil:
+    """Y[big row R] := the sum of every tap's contribution, computed directly from X
+    (channels-last; no column buffer), for inputs with very few channels: per (input
+    pixel, tap), Cs AXPYs over the Cb contiguous output channels,
+    y[0:Cb] += x[cs] * Wt[grp, t, cs, 0:Cb] (Wt = the filter re-laid as (G, T, Cs, Cb)).
+    Only row R is written (zeroed first), taps in (kd, kh, kw) order: race-free and
+    deterministic."""
+    cdef isize BD = g.big[0], BH = g.big[1], BW = g.big[2]
+    cdef isize SD = g.small[0], SH = g.small[1], SW = g.small[2]
+    cdef isize Cb = g.cb, Cs = g.cs, T = g.taps, G = g.groups
+    cdef isize C_big = G * Cb, C_small = G * Cs
+    cdef isize b = R // (BD * BH)
+    cdef isize bd = (R // BH) % BD
+    cdef isize bh = R % BH
+    cdef isize grp, kd, kh, kw, td, th, zd, zh, t, off, iw0, iw1, iw, c, cs
+    cdef floating* yrow = Y + R * BW * C_big
+    cdef floating* dst
+    cdef const floating* src
+    cdef const floating* xrow
+    cdef const floating* wp
+    cdef floating xv
+    memset(yrow, 0, BW * C_big * sizeof(floating))
+    for grp in range(G):
+        for kd in range(g.k[0]):
+            td = bd + g.pad[0] - kd * g.d[0]
+            if td < 0 or td % g.s[0] != 0:
+                continue
+            zd = td // g.s[0]
+            if zd >= SD:
+                continue
+            for kh in range(g.k[1]):
+                th = bh + g.pad[1] - kh * g.d[1]
+                if th < 0 or th % g.s[1] != 0:
+                    continue
+                zh = th // g.s[1]
+                if zh >= SH:
+                    continue
+                xrow = X + ((b * SD + zd) * SH + zh) * SW * C_small + grp * Cs
+                for kw in range(g.k[2]):
+                    t = (kd * g.k[1] + kh) * g.k[2] + kw
+                    off = kw * g.d[2] - g.pad[2]
+                    iw0 = 0 if off >= 0 else (-off + g.s[2] - 1) // g.s[2]
+                    iw1 = _floordiv(BW - 1 - off, g.s[2]) + 1
+                    if iw1 > SW:
+                        iw1 = SW
+                    wp = Wt + (grp * T + t) * Cs * Cb
+                    for iw in range(iw0, iw1):
+                        dst = yrow + (iw * g.s[2] + off) * C_big + grp * Cb
+                        src = xrow + iw * C_small
+                        for cs in range(Cs):
+                            xv = src[cs]
+                            for c in range(Cb):
+                                dst[c] += xv * wp[cs * Cb + c]
+
+
+# ---------------------------------------------------------------------------------
 # im2col: the columns of small rows [r0, r1) read from the big side.
 # ---------------------------------------------------------------------------------
 
@@ -511,16 +571,23 @@ cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating
 
 def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y,
                    tuple shapes, bint channels_first, int n_threads,
-                   Py_ssize_t chunk_bytes):
+                   Py_ssize_t chunk_bytes, int algo=0):
     """y (big side, flat, overwritten) := transposed convolution of x with w.
 
     x : IN  flat small-side array (batch, [C], D, H, W, [C])
     w : IN  flat filter (kd, kh, kw, big_c / groups, small_c)
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
+    algo : 0 GEMM + col2im; 1 direct (channels-last only; chosen by cdeconv._driver)
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
+    if algo != 0:
+        if channels_first:
+            raise ValueError("the direct kernel is channels-last only")
+        if y.shape[0] != 0:
+            _run_direct(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
+        return
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], True, n_threads, chunk_bytes)
 
@@ -570,6 +637,39 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
             _conv_backprop_filter(&g, &x[0], &dy[0], &dw[0], work, rows, n_threads)
     finally:
         free(work)
+
+
+cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
+                     int n_threads) except -1:
+    """Direct transposed convolution over all big rows (parallel, one row per task)."""
+    cdef isize n_big_rows = g.batch * g.big[0] * g.big[1]
+    cdef isize T = g.taps, Cb = g.cb, Cs = g.cs, C_small = g.groups * g.cs
+    cdef isize R, grp, t, c, cs, n
+    cdef floating* Wt = NULL
+    n_threads = _threads_for(g, n_threads)
+    if X == NULL or g.batch * g.small[0] * g.small[1] * g.small[2] == 0:
+        with nogil:
+            memset(Y, 0, n_big_rows * g.big[2] * g.groups * Cb * sizeof(floating))
+        return 0
+    n = g.groups * T * Cs * Cb
+    Wt = <floating*>malloc(n * sizeof(floating))
+    if Wt == NULL:
+        raise MemoryError("cdeconv: cannot allocate the re-laid filter")
+    # Wt[grp, t, cs, c] = W[t, c, grp * Cs + cs]
+    for grp in range(g.groups):
+        for t in range(T):
+            for cs in range(Cs):
+                for c in range(Cb):
+                    Wt[((grp * T + t) * Cs + cs) * Cb + c] = \
+                        W[(t * Cb + c) * C_small + grp * Cs + cs]
+    try:
+        with nogil:
+            for R in prange(n_big_rows, schedule='static',
+                            num_threads=min(<isize>n_threads, n_big_rows)):
+                _direct_row(g, X, Wt, R, Y)
+    finally:
+        free(Wt)
+    return 0
 
 
 cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize y_len,

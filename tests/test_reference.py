@@ -111,6 +111,47 @@ def test_chunk_spanning_images_whose_first_rows_reach_nothing(monkeypatch, rng):
                                   _reference.conv2d_transpose(x, w, **args))
 
 
+@pytest.mark.parametrize("algo", [0, 1], ids=["gemm-col2im", "direct"])
+def test_every_transposed_kernel_on_every_shape(algo, rng):
+    """Force each transposed kernel (whatever the dispatcher would pick) on shapes that
+    cover groups, padding forms, dilation, odd sizes, batch 0 and empty inputs."""
+    from cdeconv import _driver, _geometry
+    cases = 0
+    for k, s, d, p in GEOMETRIES:
+        for groups, cin, cout_g in [(1, 1, 32), (1, 2, 5), (2, 4, 3), (1, 3, 1)]:
+            for batch, (ih, iw) in [(2, (4, 5)), (0, (3, 3)), (1, (0, 3))]:
+                x = dyadic(rng, (batch, ih, iw, cin))
+                w = dyadic(rng, k + (cout_g, cin))
+                padding = _tf_padding(p, "NHWC")
+                sizes = cdeconv.valid_output_sizes([ih, iw], k, s, p, d)
+                if any(len(r) == 0 for r in sizes):
+                    continue
+                out = [sizes[0][-1], sizes[1][0]]
+                geom = _geometry.transposed_geometry(2, x, w, out, s, padding, "NHWC", d,
+                                                     groups)
+                y = np.full(geom.shape("big"), np.nan)
+                _driver.run(geom, x, w, y, "transpose", algo=algo)
+                np.testing.assert_array_equal(
+                    y, _reference.conv2d_transpose(x, w, out, s, padding, "NHWC", d,
+                                                   groups=groups))
+                cases += 1
+    assert cases > 100
+
+
+def test_dispatch_rule_picks_the_direct_kernel_for_few_input_channels():
+    from cdeconv import _driver, _geometry
+    mnist = _geometry.transposed_geometry(2, np.ones((1, 28, 28, 1)),
+                                          np.ones((3, 3, 32, 1)), None, 2, "SAME",
+                                          "NHWC", None)
+    assert _driver.choose_transpose_algo(mnist) == 1
+    for x, w, fmt in [((1, 8, 8, 64), (3, 3, 32, 64), "NHWC"),
+                      ((1, 1, 28, 28), (3, 3, 32, 1), "NCHW"),
+                      ((1, 8, 8, 1), (3, 3, 8, 1), "NHWC")]:
+        g = _geometry.transposed_geometry(2, np.ones(x), np.ones(w), None, 2, "SAME",
+                                          fmt, None)
+        assert _driver.choose_transpose_algo(g) == 0
+
+
 def test_reference_agrees_with_the_articles_algorithm(rng):
     """The two oracles are derived differently (scatter per tap vs zero insertion and
     a 180-degree-rotated correlation); they must agree."""

@@ -30,6 +30,7 @@ HEAVY = [
     dict(x=(2, 16, 16, 64), w=(1, 1, 64, 64), s=1, p="VALID", fmt="NHWC"),
     dict(x=(2, 64, 16, 16), w=(1, 1, 64, 64), s=1, p="VALID", fmt="NCHW"),
     dict(x=(2, 12, 12, 40), w=(3, 3, 20, 40), s=1, p="SAME", fmt="NHWC", groups=2),
+    dict(x=(4, 20, 20, 1), w=(3, 3, 32, 1), s=2, p="SAME", fmt="NHWC"),   # direct kernel
 ]
 
 
