@@ -59,6 +59,7 @@ cdef struct Geom:
     isize d[3]            # dilations
     isize pad[3]          # padding before (front, top, left) of the big side
     bint cfirst           # channels-first layout
+    bint tiles            # every big pixel gets exactly one tap (kernel == stride)
 
 
 cdef int _make_geom(Geom* g, tuple shapes, bint cfirst) except -1:
@@ -78,6 +79,13 @@ cdef int _make_geom(Geom* g, tuple shapes, bint cfirst) except -1:
         g.d[i] = d[i]
         g.pad[i] = pad[i]
     g.taps = g.k[0] * g.k[1] * g.k[2]
+    # kernel == stride, undilated, and the windows reach the end of the big side: the
+    # transposed output is a permutation of the column buffer (no sums, no gaps)
+    g.tiles = True
+    for i in range(3):
+        if not (g.k[i] == g.s[i] and (g.d[i] == 1 or g.k[i] == 1)
+                and g.pad[i] + g.big[i] <= g.small[i] * g.s[i]):
+            g.tiles = False
     return 0
 
 
@@ -215,16 +223,24 @@ cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_
                         for iw in range(iw0, iw1):
                             dst = ybase + (iw * g.s[2] + off) * C_big
                             src = cols + (prow + iw) * cs_p + (grp * T + t) * Cb
-                            for c in range(Cb):
-                                dst[c] += src[c]
+                            if g.tiles:      # the only contribution: store it
+                                for c in range(Cb):
+                                    dst[c] = src[c]
+                            else:
+                                for c in range(Cb):
+                                    dst[c] += src[c]
                     else:
                         # Y[b, grp*Cb + c, bd, bh, bw] += cols[(grp*T + t)*Cb + c, prow + iw]
                         for c in range(Cb):
                             dst = (Y + (b * C_big + grp * Cb + c) * BP
                                    + (bd * BH + bh) * BW + off)
                             src = cols + ((grp * T + t) * Cb + c) * cs_k + prow
-                            for iw in range(iw0, iw1):
-                                dst[iw * g.s[2]] += src[iw]
+                            if g.tiles:
+                                for iw in range(iw0, iw1):
+                                    dst[iw * g.s[2]] = src[iw]
+                            else:
+                                for iw in range(iw0, iw1):
+                                    dst[iw * g.s[2]] += src[iw]
 
 
 cdef void _col2im_chunk(const Geom* g, const floating* cols, isize cs_p, isize cs_k,
@@ -421,8 +437,9 @@ cdef void _conv_transpose(const Geom* g, const floating* X, const floating* W,
     cdef isize r0 = 0, r1, npix, b, p0, blk, n_blk, lo
     cdef bint direct = _is_direct(g)
     cdef floating* cols
-    if not direct:
-        # zero Y in parallel (first touch by the threads that will write it)
+    if not direct and not g.tiles:
+        # zero Y in parallel (first touch by the threads that will write it); with
+        # g.tiles every element is stored exactly once by col2im instead
         n_blk = (total + 65535) // 65536
         for blk in prange(n_blk, nogil=True, schedule='static',
                           num_threads=min(<isize>n_threads, n_blk)):

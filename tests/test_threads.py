@@ -149,7 +149,8 @@ def test_concurrent_calls_from_python_threads():
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("mnk", [(1, 1, 1), (5, 3, 7), (300, 40, 90), (17, 400, 33)])
+@pytest.mark.parametrize("mnk", [(1, 1, 1), (5, 3, 7), (300, 40, 90), (17, 400, 33),
+                                 (1, 700, 40), (900, 1, 30), (1, 3000, 300)])
 def test_row_major_gemm_wrapper(ta, tb, dtype, mnk, rng):
     m, n, k = mnk
     A = rng.normal(size=(k, m) if ta else (m, k)).astype(dtype)
