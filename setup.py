@@ -105,7 +105,7 @@ def extensions():
         "cdivision": not debug,
         "embedsignature": True,
     }
-    modules = ["_openmp_helpers", "_conv"]
+    modules = ["_openmp_helpers", "_conv", "_pooling"]
     exts = [Extension(f"cdeconv.{name}", [os.path.join("src", f"{name}.pyx")])
             for name in modules]
     return cythonize(exts, include_path=["src"], compiler_directives=directives,

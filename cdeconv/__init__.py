@@ -11,11 +11,12 @@ from ._config import show_config
 from ._geometry import valid_output_sizes
 from ._threads import get_num_threads, set_num_threads
 from .nn import (conv1d, conv1d_transpose, conv2d, conv2d_backprop_filter,
-                 conv2d_backprop_input, conv2d_transpose, conv3d, conv3d_transpose)
+                 conv2d_backprop_input, conv2d_transpose, conv3d, conv3d_transpose,
+                 max_pool_with_argmax, max_unpool)
 
 __version__ = "0.1.0"
 
 __all__ = ["conv1d_transpose", "conv2d_transpose", "conv3d_transpose",
            "conv2d_backprop_input", "conv2d_backprop_filter", "conv1d", "conv2d", "conv3d",
-           "valid_output_sizes", "padding",
+           "max_pool_with_argmax", "max_unpool", "valid_output_sizes", "padding",
            "set_num_threads", "get_num_threads", "show_config", "__version__"]

@@ -6,12 +6,17 @@ the argument and say what would be valid), then runs one kernel of the N-d core 
 float32 or float64 (the result has the input's dtype); channels-last (NWC / NHWC / NDHWC)
 and channels-first (NCW / NCHW / NCDHW) layouts, both native.
 """
-from . import _driver
-from ._geometry import (as_float_array, check_out, check_same_dtype, forward_geometry,
-                        sizes_arg, transposed_geometry)
+import numpy as np
+
+from . import _driver, _pooling
+from ._geometry import (_as_int, as_float_array, check_out, check_rank, check_same_dtype,
+                        forward_geometry, forward_size, same_pads, sizes_arg,
+                        spatial_ints, transposed_geometry)
+from ._threads import get_num_threads
 
 __all__ = ["conv1d_transpose", "conv2d_transpose", "conv3d_transpose",
-           "conv2d_backprop_input", "conv2d_backprop_filter", "conv1d", "conv2d", "conv3d"]
+           "conv2d_backprop_input", "conv2d_backprop_filter", "conv1d", "conv2d", "conv3d",
+           "max_pool_with_argmax", "max_unpool"]
 
 _LAYOUTS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
 
@@ -229,3 +234,119 @@ def conv3d(input, filters, strides, padding, data_format="NDHWC", dilations=None
     """
     return _forward_nd(3, input, filters, strides, padding, data_format, dilations,
                        groups, out)
+
+
+# ------------------------------------------------------------ pooling with switches
+
+def _pool_window(value, name):
+    """ksize / strides of a 2-D pool: an int, 2 ints, or 4 ints [1, h, w, 1] (NHWC)."""
+    return spatial_ints(value, 2, False, name)
+
+
+def max_pool_with_argmax(input, ksize, strides, padding, include_batch_in_index=False,
+                         *, name=None):
+    """Max pooling that also returns where each maximum was (``tf.nn.max_pool_with_argmax``).
+
+    Parameters
+    ----------
+    input : ndarray (batch, height, width, channels), NHWC, float32 or float64.
+    ksize, strides : int, 2 ints, or 4 ints ``[1, kh, kw, 1]``.
+    padding : 'SAME' or 'VALID' (TF's rules; SAME windows never lie wholly in padding).
+    include_batch_in_index : bool. The argmax of an element is its flattened position
+        ``((b * height + y) * width + x) * channels + c`` in ``input``, the ``b`` term only
+        when this is True (TensorFlow's convention).
+
+    Returns
+    -------
+    (output, argmax) : the pooled values (input dtype) and int64 switches, both
+        (batch, out_height, out_width, channels). Ties go to the first maximum in the
+        window (row by row), as in TensorFlow's CPU kernel; so does NaN (a NaN is the
+        result only when it comes first in its window).
+    """
+    x = as_float_array(input, "input")
+    check_rank(x, 4, "input", "NHWC (batch, height, width, channels)")
+    k = _pool_window(ksize, "ksize")
+    s = _pool_window(strides, "strides")
+    if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
+        raise ValueError(f"padding must be 'SAME' or 'VALID' for max_pool_with_argmax, "
+                         f"got {padding!r}")
+    mode = padding.upper()
+    if not isinstance(include_batch_in_index, (bool, np.bool_)):
+        raise TypeError(f"include_batch_in_index must be a bool, got "
+                        f"{include_batch_in_index!r}")
+    n, h, w, c = x.shape
+    out_hw, pads = [], []
+    for i, size in enumerate((h, w)):
+        o = forward_size(size, k[i], s[i], 1, mode)
+        if o is None:
+            raise ValueError(f"input {('height', 'width')[i]} {size} is smaller than the "
+                             f"window {k[i]} with VALID padding")
+        out_hw.append(o)
+        pads.append(same_pads(size, o, k[i], s[i], 1)[0] if mode == "SAME" else 0)
+    y = check_out(None, (n, *out_hw, c), x.dtype, {})
+    arg = np.empty((n, *out_hw, c), np.int64)
+    if y.size:
+        _pooling.max_pool_with_argmax(x, y, arg, k, s, tuple(pads),
+                                      bool(include_batch_in_index), get_num_threads())
+    return y, arg
+
+
+def max_unpool(pooled, argmax, output_shape, include_batch_in_index=False):
+    """Scatter pooled values back to their switches (the DeconvNet "unpooling").
+
+    Parameters
+    ----------
+    pooled : ndarray (batch, out_height, out_width, channels), float32/float64.
+    argmax : integer ndarray of the same shape, from ``max_pool_with_argmax`` (same
+        ``include_batch_in_index``).
+    output_shape : 4 ints NHWC (batch may be -1 / None) or 2 spatial ints: the shape of
+        the pooled input.
+
+    Returns
+    -------
+    ndarray of ``output_shape``: zeros except at each switch, which holds its pooled
+    value; values whose switches coincide (overlapping windows) add up, as
+    ``tf.scatter_nd`` does. An index outside its image raises ValueError.
+    """
+    p = as_float_array(pooled, "pooled")
+    check_rank(p, 4, "pooled", "NHWC (batch, height, width, channels)")
+    if not isinstance(argmax, np.ndarray):
+        argmax = np.asarray(argmax)
+    if argmax.dtype.kind not in "iu" or argmax.dtype == np.bool_:
+        raise TypeError(f"argmax must be an integer array, got dtype {argmax.dtype}")
+    if argmax.shape != p.shape:
+        raise ValueError(f"argmax must have the shape of pooled {list(p.shape)}, got "
+                         f"{list(argmax.shape)}")
+    if not isinstance(include_batch_in_index, (bool, np.bool_)):
+        raise TypeError(f"include_batch_in_index must be a bool, got "
+                        f"{include_batch_in_index!r}")
+    n, c = p.shape[0], p.shape[3]
+    vals = list(output_shape) if hasattr(output_shape, "__iter__") and not isinstance(
+        output_shape, (str, bytes)) else None
+    if vals is None or len(vals) not in (2, 4):
+        raise ValueError(f"output_shape must be 4 ints (NHWC) or 2 spatial ints, got "
+                         f"{output_shape!r}")
+    if len(vals) == 4:
+        b0 = vals[0]
+        if b0 is not None and _as_int(b0, "output_shape") not in (-1, n):
+            raise ValueError(f"output_shape batch {b0} must equal pooled's batch {n}")
+        if _as_int(vals[3], "output_shape") != c:
+            raise ValueError(f"output_shape has {vals[3]} channels, pooled has {c}")
+        vals = vals[1:3]
+    h, w = (_as_int(v, "output_shape") for v in vals)
+    if h < 0 or w < 0:
+        raise ValueError(f"output_shape must be >= 0, got {output_shape!r}")
+    out = check_out(None, (n, h, w, c), p.dtype, {})
+    if out.size == 0:
+        return out
+    a = np.ascontiguousarray(argmax, dtype=np.int64).reshape(n, -1)
+    bad = _pooling.max_unpool(p.reshape(n, -1), a, out.reshape(n, -1),
+                              bool(include_batch_in_index), get_num_threads())
+    if bad >= 0:
+        b, i = divmod(bad, a.shape[1])
+        lo = b * h * w * c if include_batch_in_index else 0
+        raise ValueError(f"argmax[{b}] holds {a[b, i]} at flat position {i}, outside "
+                         f"image {b} of output_shape {[n, h, w, c]} (valid: {lo} .. "
+                         f"{lo + h * w * c - 1}; include_batch_in_index="
+                         f"{bool(include_batch_in_index)})")
+    return out

@@ -205,3 +205,49 @@ for i in (1, 2, 3, 4, 5, 7):
 print(f"{len(cases)} cases, {len(refused)} refused by TF, {len(entries)} size entries")
 for r in refused[:10]:
     print("refused:", r["op"], r["args"], r["error"][:150])
+
+# --- max_pool_with_argmax (tf_pool_golden.json/.npz); ties and NaN/-inf included
+pool_cases, pool_arrays = [], {}
+P_CASES = [((1, 4, 4, 1), 2, 2, "VALID", False, "dyadic"),
+           ((2, 5, 5, 2), 2, 2, "SAME", False, "dyadic"),
+           ((2, 5, 5, 2), 2, 2, "SAME", True, "dyadic"),
+           ((1, 6, 7, 3), 3, 2, "SAME", False, "ties"),
+           ((2, 6, 7, 3), 3, 2, "VALID", True, "ties"),
+           ((1, 5, 5, 2), 3, 1, "SAME", False, "ties"),
+           ((2, 4, 6, 1), [1, 2, 3, 1], [1, 2, 1, 1], "VALID", True, "dyadic"),
+           ((1, 5, 5, 2), 2, 2, "SAME", False, "nan"),
+           ((1, 6, 6, 1), 3, 3, "VALID", False, "nan"),
+           ((1, 4, 4, 2), 2, 1, "SAME", True, "inf")]
+for dtype in (np.float32, np.float64):
+    for shape, ksize, strides, padding, incl, kind in P_CASES:
+        if kind == "ties":
+            x = rng.integers(0, 3, size=shape).astype(dtype)
+        else:
+            x = dyadic(shape, dtype)
+        if kind == "nan":
+            flat = x.reshape(-1)
+            flat[rng.choice(flat.size, size=max(2, flat.size // 6), replace=False)] = np.nan
+        if kind == "inf":
+            flat = x.reshape(-1)
+            flat[::3] = -np.inf
+            flat[1::7] = np.inf
+        try:
+            out, arg = tf.nn.max_pool_with_argmax(x, ksize, strides, padding,
+                                                  include_batch_in_index=incl)
+        except Exception as exc:
+            print("pool refused:", shape, ksize, strides, padding, incl, str(exc)[:120])
+            continue
+        cid = f"p{len(pool_cases):03d}"
+        pool_arrays[f"{cid}/input"] = x
+        pool_arrays[f"{cid}/output"] = out.numpy()
+        pool_arrays[f"{cid}/argmax"] = arg.numpy().astype(np.int64)
+        pool_cases.append({"id": cid, "op": "max_pool_with_argmax",
+                           "dtype": np.dtype(dtype).name, "kind": kind,
+                           "args": {"ksize": ksize, "strides": strides,
+                                    "padding": padding, "include_batch_in_index": incl},
+                           "arrays": {k: f"{cid}/{k}" for k in ("input", "output",
+                                                                 "argmax")}})
+np.savez_compressed(HERE / "tf_pool_golden.npz", **pool_arrays)
+(HERE / "tf_pool_golden.json").write_text(json.dumps(
+    {"tensorflow_version": tf.__version__, "cases": pool_cases}, indent=1))
+print(f"{len(pool_cases)} pooling cases")
