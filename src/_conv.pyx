@@ -397,12 +397,24 @@ cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0,
 # Chunking
 # ---------------------------------------------------------------------------------
 
+DEF MIN_GEMM_ROWS = 256      # GEMM rows (pixels) a chunk should have at least ...
+DEF MAX_BUDGET_FACTOR = 16   # ... as long as that needs <= 16x the byte budget
+
+
 cdef isize _chunk_rows(const Geom* g, isize itemsize, isize chunk_bytes) noexcept nogil:
-    """Small rows per chunk: as many as keep cols under chunk_bytes (at least one)."""
+    """Small rows per chunk: as many as keep cols under chunk_bytes, but enough for a
+    GEMM of >= MIN_GEMM_ROWS pixels (skinny GEMMs run at a fraction of BLAS speed: PERF
+    notes, M=16 ~27 vs M=256 ~87 GFLOP/s) while that fits in 16x the budget; at least
+    one row. Depends only on shapes and the budget, never on the thread count."""
     cdef isize row_bytes = g.small[2] * g.groups * g.taps * g.cb * itemsize
+    cdef isize rows, want
     if row_bytes <= 0:
         return 1
-    return max(1, chunk_bytes // row_bytes)
+    rows = max(1, chunk_bytes // row_bytes)
+    want = (MIN_GEMM_ROWS + g.small[2] - 1) // g.small[2]
+    if rows < want:
+        rows = max(rows, min(want, (MAX_BUDGET_FACTOR * chunk_bytes) // row_bytes))
+    return rows
 
 
 cdef inline isize _chunk_end(const Geom* g, isize r0, isize rows_per_chunk,
