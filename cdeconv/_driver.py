@@ -14,6 +14,8 @@ Strategy, chosen per call (src/_conv.pyx has the details):
   with 3+ input channels or <= 16 output channels, where the GEMM path stays. The
   rule depends only on shapes, so results stay thread-count independent.
 """
+import numpy as np
+
 from . import _conv
 from ._threads import blas_single_thread, get_num_threads
 
@@ -30,8 +32,13 @@ DIRECT_MAX_IN_CHANNELS = 2
 DIRECT_MIN_OUT_CHANNELS = 32
 
 
-_KERNELS = {"transpose": _conv.conv_transpose, "forward": _conv.conv_forward,
-            "backprop_filter": _conv.conv_backprop_filter}
+# the fused Cython entry points, specialised per dtype once (skips the per-call
+# dispatch on the buffers' dtype)
+_KERNELS = {(kind, np.dtype(dt)): fn[ctype]
+            for kind, fn in (("transpose", _conv.conv_transpose),
+                             ("forward", _conv.conv_forward),
+                             ("backprop_filter", _conv.conv_backprop_filter))
+            for dt, ctype in ((np.float32, "float"), (np.float64, "double"))}
 
 
 def choose_transpose_algo(geom):
@@ -53,7 +60,7 @@ def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
     """
     if out.size == 0:
         return out
-    kernel = _KERNELS[kind]
+    kernel = _KERNELS[kind, out.dtype]
     n_threads = get_num_threads()
     with blas_single_thread:
         args = (a.reshape(-1), b.reshape(-1), out.reshape(-1), geom.kernel_args(),

@@ -61,9 +61,11 @@ _env_cache = {}
 def _env_default():
     """CDECONV_NUM_THREADS, parsed once per distinct value (a bad value raises on use)."""
     raw = os.environ.get(_ENV_VAR, "")
-    if raw not in _env_cache:
+    try:
+        return _env_cache[raw]
+    except KeyError:
         _env_cache[raw] = _env_count()
-    return _env_cache[raw]
+        return _env_cache[raw]
 
 
 def set_num_threads(n):
@@ -77,9 +79,12 @@ def set_num_threads(n):
     _requested = None if n is None else _parse_count(n, "n")
 
 
+_OPENMP = _openmp_helpers.openmp_enabled()
+
+
 def get_num_threads():
     """The number of threads the next call will use (1 if built without OpenMP)."""
-    if not _openmp_helpers.openmp_enabled():
+    if not _OPENMP:
         return 1
     n = _requested
     if n is None:
