@@ -8,8 +8,10 @@ as "mismatch" and not timed. scipy's sgemm on 2048^3 at the same thread count is
 "physical limit" anchor (% of sgemm in the table).
 
 Peers (all optional, imported lazily): PyTorch ``conv_transpose2d`` in NCHW and
-channels_last. TF SAME puts the odd padding pixel at the end; PyTorch cannot express
-that, so the peer computes the full (VALID) result and crops it, TF-style.
+channels_last (TF SAME puts the odd padding pixel at the end; PyTorch cannot express
+that, so the peer computes the full (VALID) result and crops it, TF-style), and ONNX
+Runtime with a one-node ConvTranspose model (``pip install onnxruntime onnx``).
+TensorFlow is not a peer here: it must be configured before it starts, per thread count.
 """
 import argparse
 import importlib.resources
@@ -94,15 +96,48 @@ def _torch_fn(case, channels_last):
     return run, lambda y: y.permute(0, 2, 3, 1).numpy()
 
 
-PEERS = {"torch": lambda c: _torch_fn(c, False), "torch_cl": lambda c: _torch_fn(c, True)}
+def _ort_fn(case, n_threads):
+    """ONNX Runtime: a one-node ConvTranspose model (NCHW), pads from cdeconv.padding
+    (TF's SAME = ONNX SAME_UPPER: the odd pixel cropped at the end), session threads
+    set; built once per case, as ORT users do (weights packed at session creation)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from . import padding
+    kh, kw, cout, cin = case.filters_shape
+    h, w = case.x.shape[1:3]
+    p = padding.from_tf([h, w], [kh, kw], case.strides, case.padding, case.out_hw).onnx()
+    weight = numpy_helper.from_array(
+        np.ascontiguousarray(case.w.transpose(3, 2, 0, 1)), "W")     # (in, out, kh, kw)
+    node = helper.make_node("ConvTranspose", ["X", "W"], ["Y"], strides=case.strides,
+                            pads=p["pads"], output_padding=p["output_padding"],
+                            kernel_shape=[kh, kw])
+    graph = helper.make_graph(
+        [node], "deconv",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [case.batch, cin, h, w])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = n_threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    x = np.ascontiguousarray(case.x.transpose(0, 3, 1, 2))
+    return (lambda: sess.run(None, {"X": x})[0]), (lambda y: y.transpose(0, 2, 3, 1))
+
+
+PEERS = {"torch": lambda c, n: _torch_fn(c, False), "torch_cl": lambda c, n: _torch_fn(c, True),
+         "ort": _ort_fn}
+_MODULES = {"torch": "torch", "torch_cl": "torch", "ort": "onnxruntime"}
 
 
 def _available_peers(requested):
     names = []
     for name in requested:
         try:
-            importlib_name = {"torch": "torch", "torch_cl": "torch"}[name]
-            __import__(importlib_name)
+            __import__(_MODULES[name])
+            if name == "ort":
+                __import__("onnx")
             names.append(name)
         except ImportError:
             pass
@@ -136,7 +171,7 @@ def run_suite(workloads, batches, threads, rounds, peers, progress=True):
                 ref = impls["cdeconv"]().copy()
                 status = {}
                 for name in peers:
-                    fn, to_nhwc = PEERS[name](case)
+                    fn, to_nhwc = PEERS[name](case, n_threads)
                     got = to_nhwc(fn())
                     err = np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30)
                     if got.shape != ref.shape or not err < 1e-4:
@@ -199,7 +234,7 @@ def build_parser(parser=None):
     parser.description = (
         "Time cdeconv.conv2d_transpose on the bundled workload suite (float32, NHWC, TF "
         "conventions) at batch 1 and 16 and 1 and 2 threads, beside scipy's sgemm rate "
-        "and any installed peer (PyTorch NCHW and channels_last). Each peer is checked "
+        "and any installed peer (PyTorch NCHW and channels_last, ONNX Runtime). Each peer is checked "
         "against cdeconv before timing; rounds are interleaved; the table shows medians. "
         "Columns: ms = cdeconv's median time per call; GFLOP/s = 2*N*H*W*Cin*Cout*kh*kw / "
         "time; %%sgemm = that rate over sgemm's in the same run; best/ours = the fastest "
@@ -212,7 +247,7 @@ def build_parser(parser=None):
                         help="thread count (repeatable; default 1 and 2)")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (7)")
     parser.add_argument("--peers", default="auto",
-                        help="comma-separated peers: torch, torch_cl, or none "
+                        help="comma-separated peers: torch, torch_cl, ort, or none "
                              "(default: every installed one)")
     parser.add_argument("--json", metavar="PATH", help="write all times to this file")
     parser.add_argument("--quick", action="store_true",
