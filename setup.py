@@ -10,6 +10,7 @@ CFLAGS=...               extra flags, e.g. ``-march=native`` for a local build
                          (never in the default build: wheels must run on any x86-64).
 """
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,11 @@ def _openmp_flags(compiler):
             try:
                 objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
                 exe = os.path.join(tmp, "probe")
-                compiler.link_executable(objs, exe, extra_postargs=lflags)
+                # LDFLAGS too: a sanitizer build (CFLAGS=-fsanitize=...) must link the
+                # probe with its runtime, or the probe fails and OpenMP is dropped
+                compiler.link_executable(
+                    objs, exe, extra_postargs=lflags + shlex.split(
+                        os.environ.get("LDFLAGS", "")))
                 out = subprocess.run([exe], capture_output=True, text=True, timeout=60)
                 if out.returncode == 0 and out.stdout.strip() == "1":
                     return cflags, lflags

@@ -84,13 +84,13 @@ _OPENMP = _openmp_helpers.openmp_enabled()
 
 def get_num_threads():
     """The number of threads the next call will use (1 if built without OpenMP)."""
-    if not _OPENMP:
-        return 1
     n = _requested
     if n is None:
-        n = _env_default()
+        n = _env_default()          # validated even in a serial build
         if n is None:
             n = _CORES
+    if not _OPENMP:
+        return 1
     return max(1, min(n, _openmp_helpers.omp_max_threads()))
 
 
