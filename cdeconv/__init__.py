@@ -6,10 +6,11 @@
 >>> cdeconv.conv2d_transpose(x, w, [1, 8, 8, 2], strides=2, padding="SAME").shape
 (1, 8, 8, 2)
 """
-from . import padding
+from . import layers, padding
 from ._config import show_config
 from ._geometry import valid_output_sizes
 from ._threads import get_num_threads, set_num_threads
+from .layers import load_model
 from .nn import (conv1d, conv1d_transpose, conv2d, conv2d_backprop_filter,
                  conv2d_backprop_input, conv2d_transpose, conv3d, conv3d_transpose,
                  max_pool_with_argmax, max_unpool)
@@ -18,5 +19,6 @@ __version__ = "0.1.0"
 
 __all__ = ["conv1d_transpose", "conv2d_transpose", "conv3d_transpose",
            "conv2d_backprop_input", "conv2d_backprop_filter", "conv1d", "conv2d", "conv3d",
-           "max_pool_with_argmax", "max_unpool", "valid_output_sizes", "padding",
+           "max_pool_with_argmax", "max_unpool", "valid_output_sizes", "padding", "layers",
+           "load_model",
            "set_num_threads", "get_num_threads", "show_config", "__version__"]

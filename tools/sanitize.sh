@@ -20,7 +20,7 @@ git -C "$repo" archive --format=tar HEAD | tar -x -C "$work/src"
 cd "$work/src"
 export CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g"
 export LDFLAGS="-fsanitize=address,undefined"
-pip install -q --no-build-isolation .
+pip install -q --no-build-isolation ".[test]"
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
