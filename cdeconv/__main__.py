@@ -20,9 +20,14 @@ def build_parser():
     p.set_defaults(func=_cmd_info)
     from . import _bench
     p = sub.add_parser("bench", help="time the workload suite against sgemm and "
-                                     "installed peers (PyTorch)")
+                                     "installed peers (PyTorch, ONNX Runtime)")
     _bench.build_parser(p)
     p.set_defaults(func=_bench.run)
+    from . import _visualize_cli
+    p = sub.add_parser("visualize", help="DeconvNet projections and occlusion maps as PNG "
+                                         "(bundled demo network by default)")
+    _visualize_cli.build_parser(p)
+    p.set_defaults(func=_visualize_cli.run)
     return parser
 
 
