@@ -27,6 +27,7 @@ import cdeconv
 from cdeconv import _geometry
 
 SAMPLE_SECONDS = 0.03
+PAUSE_SECONDS = 0.05
 
 
 def load_workloads():
@@ -120,6 +121,9 @@ def _ort_fn(case, n_threads):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = n_threads
     opts.inter_op_num_threads = 1
+    # ORT's pool busy-waits after each run by default, stealing the cores from the
+    # next implementation in an interleaved round: off, as the fair setting
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
     x = np.ascontiguousarray(case.x.transpose(0, 3, 1, 2))
@@ -181,6 +185,7 @@ def run_suite(workloads, batches, threads, rounds, peers, progress=True):
                 times = {name: [] for name in impls}
                 for _ in range(rounds):
                     for name, fn in impls.items():
+                        time.sleep(PAUSE_SECONDS)    # let other runtimes' pools settle
                         times[name].append(_time_once(fn))
                 med = {name: statistics.median(t) for name, t in times.items()}
                 results.append({"workload": wl["name"], "batch": batch,

@@ -115,6 +115,26 @@ cdef inline bint _is_direct(Geom* g) noexcept nogil:
     return True
 
 
+cdef inline isize _source(const Geom* g, int axis, isize z, isize tap) noexcept nogil:
+    """The small index whose tap ``tap`` lands on big index ``z`` along ``axis``
+    (z = y * s - pad + tap * d), or -1 if none does."""
+    cdef isize t = z + g.pad[axis] - tap * g.d[axis]
+    if t < 0 or t % g.s[axis] != 0:
+        return -1
+    t = t // g.s[axis]
+    return t if t < g.small[axis] else -1
+
+
+cdef inline bint _w_range(const Geom* g, isize kw, isize* off, isize* iw0,
+                          isize* iw1) noexcept nogil:
+    """For width tap kw: big column = iw * s + off; [iw0, iw1) the small columns that
+    land inside the big side. False if the range is empty."""
+    off[0] = kw * g.d[2] - g.pad[2]
+    iw0[0] = 0 if off[0] >= 0 else (-off[0] + g.s[2] - 1) // g.s[2]
+    iw1[0] = min(_floordiv(g.big[2] - 1 - off[0], g.s[2]) + 1, g.small[2])
+    return iw0[0] < iw1[0]
+
+
 # ---------------------------------------------------------------------------------
 # Tiled GEMM: a fixed partition into tiles, one single-threaded BLAS call per tile.
 # ---------------------------------------------------------------------------------
@@ -184,24 +204,18 @@ cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_
     cdef isize bh = R % BH
     cdef isize C_big = G * Cb
     cdef isize BP = BD * BH * BW
-    cdef isize grp, kd, kh, kw, td, th, zd, zh, r, prow, t, off, iw0, iw1, iw, c
+    cdef isize grp, kd, kh, kw, zd, zh, r, prow, t, off, iw0, iw1, iw, c
     cdef floating* dst
     cdef const floating* src
     cdef floating* ybase
     for grp in range(G):
         for kd in range(g.k[0]):
-            td = bd + g.pad[0] - kd * g.d[0]
-            if td < 0 or td % g.s[0] != 0:
-                continue
-            zd = td // g.s[0]
-            if zd >= SD:
+            zd = _source(g, 0, bd, kd)
+            if zd < 0:
                 continue
             for kh in range(g.k[1]):
-                th = bh + g.pad[1] - kh * g.d[1]
-                if th < 0 or th % g.s[1] != 0:
-                    continue
-                zh = th // g.s[1]
-                if zh >= SH:
+                zh = _source(g, 1, bh, kh)
+                if zh < 0:
                     continue
                 r = (b * SD + zd) * SH + zh
                 if r < r0 or r >= r1:
@@ -209,13 +223,7 @@ cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_
                 prow = (r - r0) * SW
                 for kw in range(g.k[2]):
                     t = (kd * g.k[1] + kh) * g.k[2] + kw
-                    # bw = iw * sw + off must lie in [0, BW)
-                    off = kw * g.d[2] - g.pad[2]
-                    iw0 = 0 if off >= 0 else (-off + g.s[2] - 1) // g.s[2]
-                    iw1 = _floordiv(BW - 1 - off, g.s[2]) + 1
-                    if iw1 > SW:
-                        iw1 = SW
-                    if iw0 >= iw1:
+                    if not _w_range(g, kw, &off, &iw0, &iw1):
                         continue
                     if not g.cfirst:
                         # Y[b, bd, bh, bw, grp*Cb + c] += cols[prow + iw, (grp*T + t)*Cb + c]
@@ -298,7 +306,7 @@ cdef void _direct_row(const Geom* g, const floating* X, const floating* Wt,
     cdef isize b = R // (BD * BH)
     cdef isize bd = (R // BH) % BD
     cdef isize bh = R % BH
-    cdef isize grp, kd, kh, kw, td, th, zd, zh, t, off, iw0, iw1, iw, c, cs
+    cdef isize grp, kd, kh, kw, zd, zh, t, off, iw0, iw1, iw, c, cs
     cdef floating* yrow = Y + R * BW * C_big
     cdef floating* dst
     cdef const floating* src
@@ -308,27 +316,18 @@ cdef void _direct_row(const Geom* g, const floating* X, const floating* Wt,
     memset(yrow, 0, BW * C_big * sizeof(floating))
     for grp in range(G):
         for kd in range(g.k[0]):
-            td = bd + g.pad[0] - kd * g.d[0]
-            if td < 0 or td % g.s[0] != 0:
-                continue
-            zd = td // g.s[0]
-            if zd >= SD:
+            zd = _source(g, 0, bd, kd)
+            if zd < 0:
                 continue
             for kh in range(g.k[1]):
-                th = bh + g.pad[1] - kh * g.d[1]
-                if th < 0 or th % g.s[1] != 0:
-                    continue
-                zh = th // g.s[1]
-                if zh >= SH:
+                zh = _source(g, 1, bh, kh)
+                if zh < 0:
                     continue
                 xrow = X + ((b * SD + zd) * SH + zh) * SW * C_small + grp * Cs
                 for kw in range(g.k[2]):
                     t = (kd * g.k[1] + kh) * g.k[2] + kw
-                    off = kw * g.d[2] - g.pad[2]
-                    iw0 = 0 if off >= 0 else (-off + g.s[2] - 1) // g.s[2]
-                    iw1 = _floordiv(BW - 1 - off, g.s[2]) + 1
-                    if iw1 > SW:
-                        iw1 = SW
+                    if not _w_range(g, kw, &off, &iw0, &iw1):
+                        continue
                     wp = Wt + (grp * T + t) * Cs * Cb
                     for iw in range(iw0, iw1):
                         dst = yrow + (iw * g.s[2] + off) * C_big + grp * Cb
