@@ -60,6 +60,13 @@ def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
     """
     if out.size == 0:
         return out
+    if kind == "forward" and a.size == 0:
+        # an input with no pixels: each output is a sum of (padding) zeros times the
+        # filter: 0, or NaN where the filter holds NaN/Inf (0 * Inf), as the kernel's
+        # own arithmetic would give. w is (taps..., cb, G*cs): sum per output channel.
+        zero = (b * 0).reshape(-1, b.shape[-1]).sum(axis=0)
+        out[...] = zero.reshape((1, -1) + (1,) * geom.n) if geom.cf else zero
+        return out
     kernel = _KERNELS[kind, out.dtype]
     n_threads = get_num_threads()
     with blas_single_thread:

@@ -21,6 +21,7 @@ convolution gives back its input size (``valid_output_sizes``).
 import math
 import numbers
 import operator
+import os
 
 import numpy as np
 
@@ -28,6 +29,22 @@ __all__ = ["valid_output_sizes", "forward_size"]
 
 _INT32_MAX = 2**31 - 1          # BLAS (LP64) int: sizes and leading dimensions
 _MAX_BYTES = 2**60              # no array we would allocate can be larger than this
+
+
+def _memory_limit():
+    """Bytes of physical memory (the most any single array may sanely take)."""
+    try:
+        return min(_MAX_BYTES, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):   # not POSIX
+        return _MAX_BYTES
+
+
+def check_bytes(nbytes, what):
+    """MemoryError naming ``what`` when ``nbytes`` exceeds the machine's memory."""
+    limit = _memory_limit()
+    if nbytes > limit:
+        raise MemoryError(f"{what} would need {nbytes} bytes ({nbytes / 2**30:.1f} GiB), "
+                          f"more than this machine's {limit / 2**30:.1f} GiB of memory")
 _SPATIAL_NAMES = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 _FORMATS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
 
@@ -54,6 +71,8 @@ def as_float_array(a, name):
                         f"(convert explicitly, e.g. {name}.astype(np.float32))")
     if a.flags.c_contiguous and dt.isnative:
         return a
+    # a copy is needed: refuse before copying what cannot fit (e.g. a broadcast view)
+    check_bytes(a.size * dt.itemsize, f"copying {name} of shape {list(a.shape)}")
     return np.ascontiguousarray(a, dtype=dt.newbyteorder("="))
 
 
@@ -104,9 +123,7 @@ def check_out(out, shape, dtype, inputs):
     """Validate a preallocated ``out=`` array (or allocate one when out is None)."""
     if out is None:
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-        if nbytes > _MAX_BYTES:
-            raise ValueError(f"the output of shape {list(shape)} would need {nbytes} "
-                             "bytes: too large to allocate")
+        check_bytes(nbytes, f"the output of shape {list(shape)}")
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
@@ -355,10 +372,11 @@ class Geometry:
         taps = math.prod(self.k)
         limits = {
             "kernel taps x output channels": self.groups * taps * self.cb,
-            "input pixels per image": math.prod(self.big),
-            "output pixels per image": math.prod(self.small),
             "channels": self.groups * max(self.cb, self.cs),
         }
+        if self.batch:      # an empty batch runs no GEMM: image sizes do not matter
+            limits["input pixels per image"] = math.prod(self.big)
+            limits["output pixels per image"] = math.prod(self.small)
         for what, v in limits.items():
             if v > _INT32_MAX:
                 raise ValueError(f"{what} = {v} exceeds the BLAS limit of 2**31 - 1 "
@@ -371,7 +389,7 @@ def _names(n):
 
 def transposed_geometry(n, x, w, output_shape, strides, padding, data_format, dilations,
                         groups=1, output_padding=None, shape_name="output_shape",
-                        x_name="input"):
+                        x_name="input", w_name="filters"):
     """Validate a transposed convolution of x (small side) with w -> Geometry.
 
     x : ndarray (batch, *spatial, in_c) or (batch, in_c, *spatial)
@@ -381,8 +399,8 @@ def transposed_geometry(n, x, w, output_shape, strides, padding, data_format, di
     """
     cf = channels_first(data_format, n)
     fmt = data_format.upper()
-    check_rank(x, n + 2, "input", fmt)
-    check_rank(w, n + 2, "filters", "(" + ", ".join(
+    check_rank(x, n + 2, x_name, fmt)
+    check_rank(w, n + 2, w_name, "(" + ", ".join(
         ["k" + a[0] for a in _names(n)] + ["out_channels // groups", "in_channels"]) + ")")
     groups = _groups(groups)
     batch = x.shape[0]
@@ -542,8 +560,10 @@ def _fmt_shape(output_shape, big, batch, out_c, cf):
 def _output_spatial(output_shape, n, cf, batch, out_c, fmt, name):
     """Spatial sizes from output_shape: N ints, or N+2 in data_format order whose batch
     may be -1/None and whose channel entry must equal the filter's output channels."""
-    if isinstance(output_shape, np.ndarray) and output_shape.ndim == 1 \
-            and output_shape.dtype.kind in "iu":
+    if isinstance(output_shape, np.ndarray) and output_shape.ndim != 1:
+        raise TypeError(f"{name} must be a 1-D list of ints, got an array of shape "
+                        f"{output_shape.shape}")
+    if isinstance(output_shape, np.ndarray) and output_shape.dtype.kind in "iu":
         vals = output_shape.tolist()
     else:
         if isinstance(output_shape, (str, bytes)) or not hasattr(output_shape, "__iter__"):

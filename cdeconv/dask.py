@@ -217,5 +217,11 @@ def predict(model, x, output_shape=None, dtype=None):
     def block(b, m):
         f = getattr(m, "predict", None) or m
         return np.asarray(_in_worker(f, b), dtype=dtype)
+    out_ndim = 1 + len(output_shape)
+    extra = {}
+    if out_ndim > x.ndim:
+        extra["new_axis"] = list(range(x.ndim, out_ndim))
+    elif out_ndim < x.ndim:
+        extra["drop_axis"] = list(range(out_ndim, x.ndim))
     return x.map_blocks(block, model_node, dtype=dtype,
-                        chunks=(x.chunks[0],) + tuple((s,) for s in output_shape))
+                        chunks=(x.chunks[0],) + tuple((s,) for s in output_shape), **extra)

@@ -31,7 +31,7 @@ def _transpose_nd(n, x, w, output_shape, strides, padding, data_format, dilation
     dtype = check_same_dtype(**{names[0]: x, names[1]: w})
     geom = transposed_geometry(n, x, w, output_shape, strides, padding, data_format,
                                dilations, groups, output_padding, shape_name=shape_name,
-                               x_name=names[0])
+                               x_name=names[0], w_name=names[1])
     y = check_out(out, geom.shape("big"), dtype, {names[0]: x, names[1]: w})
     return _driver.run(geom, x, w, y, "transpose")
 
@@ -338,6 +338,9 @@ def max_unpool(pooled, argmax, output_shape, include_batch_in_index=False):
         raise ValueError(f"output_shape must be >= 0, got {output_shape!r}")
     out = check_out(None, (n, h, w, c), p.dtype, {})
     if out.size == 0:
+        if p.size:     # switches into an empty image are all out of range
+            raise ValueError(f"argmax cannot point into an empty output_shape "
+                             f"{[n, h, w, c]} (pooled has {p.size} values)")
         return out
     a = np.ascontiguousarray(argmax, dtype=np.int64).reshape(n, -1)
     bad = _pooling.max_unpool(p.reshape(n, -1), a, out.reshape(n, -1),

@@ -121,6 +121,20 @@ class _SlowDecoder:
         return self.model.predict(z)
 
 
+def test_predict_changes_rank(rng):
+    """A generator maps (b, latent) to (b, h, w, c): new axes per block."""
+    from cdeconv.layers import Conv2DTranspose, Dense, Reshape, Sequential
+    gen = Sequential([Dense(2 * 2 * 4, seed=0), Reshape((2, 2, 4)),
+                      Conv2DTranspose(3, 2, strides=2, padding="same", seed=1)])
+    z = rng.normal(size=(9, 5)).astype(np.float32)
+    want = gen.predict(z)
+    y = cdd.predict(gen, da.from_array(z, chunks=(4, 5)))
+    assert y.shape == (9, 4, 4, 3) and y.chunks[0] == (4, 4, 1)
+    np.testing.assert_array_equal(y.compute(), np.concatenate(
+        [gen.predict(z[:4]), gen.predict(z[4:8]), gen.predict(z[8:])]))
+    np.testing.assert_allclose(y.compute(), want, rtol=1e-5, atol=1e-6)
+
+
 def test_local_cluster_two_processes(rng):
     distributed = pytest.importorskip("distributed")
     model = _Decoder(rng)

@@ -221,3 +221,57 @@ def test_valid_output_sizes_helper():
     assert list(cdeconv.valid_output_sizes(3, 3, 2, [(1, 1)])) == [5, 6]
     with pytest.raises(ValueError, match="strides"):
         cdeconv.valid_output_sizes(3, 3, 0)
+
+
+# --- regressions for the bugs the fuzzing/property run found (see docs/reliability) ---
+
+def test_unpool_into_an_empty_output_rejects_the_switches():
+    with pytest.raises(ValueError, match="argmax"):
+        cdeconv.max_unpool(np.ones((1, 2, 2, 1), np.float32), np.full((1, 2, 2, 1), -5),
+                           [1, 0, 3, 1])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_forward_conv_of_an_empty_input_propagates_a_nonfinite_filter(n):
+    x = np.ones((1,) + (0,) + (3,) * (n - 1) + (2,))
+    w = np.ones((2,) * n + (2, 3))
+    w[(0,) * n + (0, 0)] = np.nan
+    fn = {1: cdeconv.conv1d, 2: cdeconv.conv2d, 3: cdeconv.conv3d}[n]
+    got = fn(x, w, 1, [[1, 1]] * n)
+    want = _reference.conv_nd(n, x, w, 1, [[1, 1]] * n)
+    assert np.isnan(want).any() and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_outputs_larger_than_memory_are_refused_before_allocating():
+    x = np.ones((1, 1, 1, 1), np.float32)
+    w = np.ones((1, 1, 1024, 1), np.float32)
+    with pytest.raises(MemoryError, match="output of shape .* bytes"):
+        cdeconv.conv2d_transpose(x, w, None, [46340, 46340])        # ~8 TiB
+
+
+def test_huge_views_are_refused_before_copying():
+    x = np.broadcast_to(np.float32(0), (2**20, 2**20, 1, 3))         # 12 TiB logical
+    with pytest.raises(MemoryError, match="copying input"):
+        cdeconv.conv2d(x, np.ones((3, 3, 3, 2), np.float32), 1, "SAME")
+
+
+def test_zero_d_output_shape_names_the_argument():
+    with pytest.raises(TypeError, match="output_shape"):
+        cdeconv.conv2d_transpose(np.ones((1, 3, 3, 1)), np.ones((3, 3, 1, 1)),
+                                 np.array(6), 2)
+
+
+def test_backprop_input_rank_errors_name_its_own_arguments():
+    w = np.ones((2, 2, 2, 4), np.float32)
+    dy = np.ones((1, 3, 3, 4), np.float32)
+    with pytest.raises(ValueError, match="out_backprop"):
+        cdeconv.conv2d_backprop_input([1, 6, 6, 2], w, dy[None], 2, "SAME")
+    with pytest.raises(ValueError, match="filter "):
+        cdeconv.conv2d_backprop_input([1, 6, 6, 2], w[None], dy, 2, "SAME")
+
+
+def test_zero_batch_with_huge_images_is_an_empty_result():
+    y = cdeconv.conv2d_transpose(np.ones((0, 1, 1, 1), np.float32),
+                                 np.ones((1, 1, 1, 1), np.float32), None, 2**16)
+    assert y.shape == (0, 2**16, 2**16, 1)
