@@ -55,6 +55,19 @@ def _usable_cores():
 
 
 _CORES = _usable_cores()
+_in_forked_child = False
+
+
+def _after_fork_in_child():
+    """GNU libgomp cannot run a multi-threaded region in a child forked after the
+    parent's OpenMP pool started (the child hangs): such children run cdeconv on one
+    thread. Use the 'spawn' or 'forkserver' start method for parallel workers."""
+    global _in_forked_child
+    _in_forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 _env_cache = {}
 
 
@@ -89,7 +102,7 @@ def get_num_threads():
         n = _env_default()          # validated even in a serial build
         if n is None:
             n = _CORES
-    if not _OPENMP:
+    if not _OPENMP or _in_forked_child:
         return 1
     return max(1, min(n, _openmp_helpers.omp_max_threads()))
 
