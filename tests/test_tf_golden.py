@@ -108,3 +108,21 @@ def test_valid_output_sizes_match_tensorflow():
             except ValueError:
                 accepted = False
             assert accepted == (width in e["accepted"]), (e, width)
+
+
+EXTRA = META.get("extra_cases", [])
+
+
+@pytest.mark.parametrize("case", EXTRA, ids=lambda c: c["id"])
+def test_dilated_transposed_conv_matches_tensorflow_atrous(case):
+    """TF's CPU conv2d_transpose refuses dilation > 1, but tf.nn.atrous_conv2d_transpose
+    computes it; the generator records the equivalent conv2d_transpose call."""
+    eq = case["equivalent"]
+    assert eq["op"] == "conv2d_transpose"
+    x = ARRAYS[case["arrays"][eq["input"]]]
+    got = cdeconv.conv2d_transpose(x, ARRAYS[case["arrays"]["filters"]], **eq["args"])
+    np.testing.assert_array_equal(got, ARRAYS[case["arrays"]["result"]])
+
+
+def test_dilated_goldens_present():
+    assert len(EXTRA) >= 4 and all(c["equivalent"]["args"]["dilations"] > 1 for c in EXTRA)
