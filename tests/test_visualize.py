@@ -168,8 +168,18 @@ def test_bundled_demo_network_is_accurate():
 def test_cli_visualize(tmp_path, capsys):
     out = tmp_path / "vis"
     assert main(["visualize", "--out", str(out), "--features", "2", "--top-k", "2"]) == 0
+    sizes = {}
     for name in ("deconvnet_conv2.png", "occlusion.png"):
-        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        w, h = struct.unpack(">II", data[16:24])
+        i = data.index(b"IDAT")
+        raw = np.frombuffer(zlib.decompress(data[i + 4:i + 4 + struct.unpack(
+            ">I", data[i - 4:i])[0]]), np.uint8)
+        assert raw.size == h * (w * 3 + 1) and len(np.unique(raw)) > 16   # not blank
+        sizes[name] = (w, h)
+    # 2 feature maps x (2 projections + 2 patches) of 16x16 digits scaled x4, 2 px gaps
+    assert sizes["deconvnet_conv2.png"] == (2 + 4 * (64 + 2), 2 + 2 * (64 + 2))
     assert "wrote" in capsys.readouterr().out
     assert main(["visualize", "--out", str(out), "--layer", "nope"]) == 2
     with pytest.raises(SystemExit):
