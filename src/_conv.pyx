@@ -104,7 +104,7 @@ cdef inline int _threads_for(const Geom* g, int n_threads) noexcept nogil:
     return 1 if flops < 262144.0 else n_threads
 
 
-cdef inline bint _is_direct(Geom* g) noexcept nogil:
+cdef inline bint _is_direct(const Geom* g) noexcept nogil:
     """True when big == small pixel for pixel (1x1x1 kernel, stride 1, no padding):
     the GEMM result *is* the output (transposed) or the input *is* the column buffer
     (forward), so im2col / col2im are skipped (aten's skip_transforming)."""
@@ -487,55 +487,66 @@ cdef void _conv_transpose(const Geom* g, const floating* X, const floating* W,
         r0 = r1
 
 
+cdef const floating* _columns(const Geom* g, const floating* X, isize r0, isize r1,
+                              floating* work, int n_threads, isize* ld,
+                              isize* gs) noexcept nogil:
+    """The column matrix of small rows [r0, r1): im2col into ``work`` (parallel over the
+    rows), or X itself for the direct geometry. Returns it with its leading dimension
+    ``ld`` and group stride ``gs``: channels-last (npix, G*K), a row per pixel;
+    channels-first (G*K, npix), a row per (group, tap, channel) of image r0's batch."""
+    cdef isize SW = g.small[2], K = g.taps * g.cb, npix = (r1 - r0) * SW
+    cdef isize BP = g.big[0] * g.big[1] * g.big[2], C_big = g.groups * g.cb
+    cdef isize SP = g.small[0] * g.small[1] * SW, b, p0, r
+    cdef bint direct = _is_direct(g)
+    if not direct:
+        for r in prange(r0, r1, nogil=True, schedule='static',
+                        num_threads=min(<isize>n_threads, r1 - r0)):
+            _im2col_row(g, X, r, r0, work, g.groups * K if not g.cfirst else 1,
+                        1 if not g.cfirst else npix)
+    if not g.cfirst:
+        ld[0] = g.groups * K          # = C_big when direct (one tap)
+        gs[0] = K
+        return X + r0 * SW * C_big if direct else work
+    b = r0 // (g.small[0] * g.small[1])
+    p0 = r0 * SW - b * SP
+    if direct:
+        ld[0] = BP
+        gs[0] = K * BP
+        return X + b * C_big * BP + p0
+    ld[0] = npix
+    gs[0] = K * npix
+    return work
+
+
 cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
                         floating* Y, floating* work, isize rows_per_chunk,
                         int n_threads) noexcept nogil:
     """Y (small side) := conv(X (big side), W). Y is fully overwritten.
 
-    Per chunk of small rows: im2col (parallel over small rows), then Y_chunk = cols @ W
-    (tiled GEMM).
+    Per chunk of small rows: the columns (im2col), then Y_chunk = cols @ W (tiled GEMM).
     """
     cdef isize SP = g.small[0] * g.small[1] * g.small[2]
-    cdef isize BP = g.big[0] * g.big[1] * g.big[2]
-    cdef isize C_small = g.groups * g.cs, C_big = g.groups * g.cb
+    cdef isize C_small = g.groups * g.cs
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize SW = g.small[2], K = g.taps * g.cb
-    cdef isize r0 = 0, r1, npix, b, p0, r
-    cdef bint direct = _is_direct(g)
+    cdef isize r0 = 0, r1, npix, b, p0, ld, gs
     cdef const floating* cols
-    cdef isize cs_p, cs_k
     while r0 < n_rows:
         r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
         npix = (r1 - r0) * SW
-        if not direct:
-            cs_p = g.groups * K if not g.cfirst else 1
-            cs_k = 1 if not g.cfirst else npix
-            for r in prange(r0, r1, nogil=True, schedule='static',
-                            num_threads=min(<isize>n_threads, r1 - r0)):
-                _im2col_row(g, X, r, r0, work, cs_p, cs_k)
+        cols = _columns(g, X, r0, r1, work, n_threads, &ld, &gs)
         if not g.cfirst:
-            # Y[pixels] (npix, C_small) = cols (npix, G*K) @ W_g, W (K, C_small)
-            cols = X + r0 * SW * C_big if direct else work
-            _gemm_tiled(NO_TRANS, NO_TRANS, npix, g.cs, K,
-                        cols, g.groups * K, K,
+            # Y[pixels] (npix, C_small) = cols_g (npix, K) @ W_g, W (K, C_small)
+            _gemm_tiled(NO_TRANS, NO_TRANS, npix, g.cs, K, cols, ld, gs,
                         W, C_small, g.cs,
                         Y + r0 * SW * C_small, C_small, g.cs, g.groups, n_threads)
         else:
             b = r0 // (g.small[0] * g.small[1])
             p0 = r0 * SW - b * SP
             # Y_b[g*Cs:(g+1)*Cs, p0:p0+npix] = W_g^T (Cs, K) @ cols_g (K, npix)
-            if direct:
-                _gemm_tiled(TRANS, NO_TRANS, g.cs, npix, K,
-                            W, C_small, g.cs,
-                            X + b * C_big * BP + p0, BP, K * BP,
-                            Y + b * C_small * SP + p0, SP, g.cs * SP,
-                            g.groups, n_threads)
-            else:
-                _gemm_tiled(TRANS, NO_TRANS, g.cs, npix, K,
-                            W, C_small, g.cs,
-                            work, npix, K * npix,
-                            Y + b * C_small * SP + p0, SP, g.cs * SP,
-                            g.groups, n_threads)
+            _gemm_tiled(TRANS, NO_TRANS, g.cs, npix, K, W, C_small, g.cs,
+                        cols, ld, gs,
+                        Y + b * C_small * SP + p0, SP, g.cs * SP, g.groups, n_threads)
         r0 = r1
 
 
@@ -545,51 +556,34 @@ cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating
     """DW := d<conv(X, W), DY>/dW, the filter gradient (TF's conv2d_backprop_filter).
 
     X : IN big side; DY : IN small side (the gradient of the forward output);
-    DW : OUT (taps, Cb, G*Cs), overwritten. Per chunk of small rows: im2col, then
+    DW : OUT (taps, Cb, G*Cs), overwritten. Per chunk of small rows: the columns, then
     DW_g += cols_g^T @ DY_g (tiled over DW, so each element's sum over pixels runs in
     one fixed order: chunk by chunk, each chunk inside one BLAS call).
     """
     cdef isize SP = g.small[0] * g.small[1] * g.small[2]
-    cdef isize BP = g.big[0] * g.big[1] * g.big[2]
-    cdef isize C_small = g.groups * g.cs, C_big = g.groups * g.cb
+    cdef isize C_small = g.groups * g.cs
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize SW = g.small[2], K = g.taps * g.cb
-    cdef isize r0 = 0, r1, npix, b, p0, r, i
-    cdef bint direct = _is_direct(g)
+    cdef isize r0 = 0, r1, npix, b, p0, i, ld, gs
     cdef const floating* cols
-    cdef isize cs_p, cs_k
     for i in range(K * C_small):
         DW[i] = 0
     while r0 < n_rows:
         r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
         npix = (r1 - r0) * SW
-        if not direct:
-            cs_p = g.groups * K if not g.cfirst else 1
-            cs_k = 1 if not g.cfirst else npix
-            for r in prange(r0, r1, nogil=True, schedule='static',
-                            num_threads=min(<isize>n_threads, r1 - r0)):
-                _im2col_row(g, X, r, r0, work, cs_p, cs_k)
+        cols = _columns(g, X, r0, r1, work, n_threads, &ld, &gs)
         if not g.cfirst:
             # DW_g (K, Cs) += cols_g^T (K, npix) @ DY[pixels, g*Cs:(g+1)*Cs] (npix, Cs)
-            cols = X + r0 * SW * C_big if direct else work
-            _gemm_tiled(TRANS, NO_TRANS, K, g.cs, npix,
-                        cols, g.groups * K, K,
+            _gemm_tiled(TRANS, NO_TRANS, K, g.cs, npix, cols, ld, gs,
                         DY + r0 * SW * C_small, C_small, g.cs,
                         DW, C_small, g.cs, g.groups, n_threads, 1)
         else:
             b = r0 // (g.small[0] * g.small[1])
             p0 = r0 * SW - b * SP
             # DW_g (K, Cs) += cols_g (K, npix) @ DY_b[g*Cs:(g+1)*Cs, p0:p0+npix]^T
-            if direct:
-                _gemm_tiled(NO_TRANS, TRANS, K, g.cs, npix,
-                            X + b * C_big * BP + p0, BP, K * BP,
-                            DY + b * C_small * SP + p0, SP, g.cs * SP,
-                            DW, C_small, g.cs, g.groups, n_threads, 1)
-            else:
-                _gemm_tiled(NO_TRANS, TRANS, K, g.cs, npix,
-                            work, npix, K * npix,
-                            DY + b * C_small * SP + p0, SP, g.cs * SP,
-                            DW, C_small, g.cs, g.groups, n_threads, 1)
+            _gemm_tiled(NO_TRANS, TRANS, K, g.cs, npix, cols, ld, gs,
+                        DY + b * C_small * SP + p0, SP, g.cs * SP,
+                        DW, C_small, g.cs, g.groups, n_threads, 1)
         r0 = r1
 
 
