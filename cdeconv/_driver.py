@@ -60,6 +60,12 @@ def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
     """
     if out.size == 0:
         return out
+    if not out.flags.aligned:
+        # a misaligned out= (e.g. a view at an odd byte offset): the kernels and BLAS
+        # must not see it (misaligned loads/stores are undefined behaviour in C)
+        tmp = run(geom, a, b, np.empty(out.shape, out.dtype), kind, chunk_bytes, algo)
+        out[...] = tmp
+        return out
     if kind == "forward" and a.size == 0:
         # an input with no pixels: each output is a sum of (padding) zeros times the
         # filter: 0, or NaN where the filter holds NaN/Inf (0 * Inf), as the kernel's

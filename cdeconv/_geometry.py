@@ -69,11 +69,14 @@ def as_float_array(a, name):
     if dt.kind != "f" or dt.itemsize not in (4, 8):
         raise TypeError(f"{name} must have dtype float32 or float64, got {dt} "
                         f"(convert explicitly, e.g. {name}.astype(np.float32))")
-    if a.flags.c_contiguous and dt.isnative:
+    if a.flags.c_contiguous and a.flags.aligned and dt.isnative:
         return a
     # a copy is needed: refuse before copying what cannot fit (e.g. a broadcast view)
     check_bytes(a.size * dt.itemsize, f"copying {name} of shape {list(a.shape)}")
-    return np.ascontiguousarray(a, dtype=dt.newbyteorder("="))
+    # np.array(copy=True) also realigns a C-contiguous but misaligned view, which
+    # ascontiguousarray would hand back unchanged (misaligned loads are undefined
+    # behaviour in C: UBSan flags them, strict-alignment CPUs trap)
+    return np.array(a, dtype=dt.newbyteorder("="), order="C", copy=True)
 
 
 def check_same_dtype(**arrays):
