@@ -19,9 +19,10 @@ def build_parser():
                                     "(= cdeconv.show_config()); paste it into bug reports")
     p.set_defaults(func=_cmd_info)
     from . import _bench
-    p = sub.add_parser("bench", help="time the workload suite against sgemm and "
-                                     "installed peers (PyTorch, ONNX Runtime)")
-    _bench.build_parser(p)
+    p = sub.add_parser("bench", help="time conv2d_transpose on the workload suite against "
+                                     "scipy's sgemm and the installed peers (PyTorch, "
+                                     "TensorFlow, ONNX Runtime); --help explains the table")
+    _bench.build_parser(p)      # description, options and how to read the table
     p.set_defaults(func=_bench.run)
     from . import _visualize_cli
     p = sub.add_parser("visualize", help="DeconvNet projections and occlusion maps as PNG "

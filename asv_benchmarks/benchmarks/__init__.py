@@ -1,0 +1,1 @@
+"""cdeconv airspeed-velocity benchmarks (configuration and commands: ../asv.conf.json)."""

@@ -1,28 +1,41 @@
-"""Transposed and forward convolution on the workload suite.
+"""Transposed and forward convolution on the workload suite (cdeconv/_workloads.json).
 
-Compare against main:  asv continuous -f 1.1 -b ConvTranspose2D main HEAD
+From asv_benchmarks/ (see asv.conf.json):
+    asv machine --yes
+    asv run --python=same --quick --show-stderr     # the installed working copy, one pass
+    asv continuous -f 1.1 main HEAD                  # HEAD against main, builds both
+    CDECONV_ASV_PROFILE=full asv continuous -f 1.1 -b ConvTranspose2D main HEAD
 """
+import itertools
+import timeit
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import cdeconv
 from cdeconv import _reference
 
-from .common import batches, gflop, make_case, names
+from .common import DTYPES, THREADS, Threads, batches, gflop, make_case, names
+
+
+def _skip_unless_batch1(params, batch_index=1):
+    """asv_runner's ``skip_params``: the parameter tuples whose batch is not 1."""
+    return [combo for combo in itertools.product(*params) if combo[batch_index] != 1]
 
 
 class ConvTranspose2D:
+    """cdeconv.conv2d_transpose: time, peak memory, GFLOP/s and accuracy."""
     param_names = ["workload", "batch", "dtype", "threads"]
-    params = [names(), batches(), ["float32", "float64"], [1, 2]]
-    timeout = 300
+    params = [names(), batches(), DTYPES, THREADS]
+    timeout = 600
 
     def setup(self, workload, batch, dtype, threads):
         self.x, self.w, self.kw = make_case(workload, batch, dtype)
-        self.out = cdeconv.conv2d_transpose(self.x, self.w, **self.kw)
-        cdeconv.set_num_threads(threads)
+        self._threads = Threads(threads)
+        self.out = cdeconv.conv2d_transpose(self.x, self.w, **self.kw)     # + warm-up
 
     def teardown(self, *params):
-        cdeconv.set_num_threads(None)
+        self._threads.restore()
 
     def time_conv2d_transpose(self, *params):
         cdeconv.conv2d_transpose(self.x, self.w, **self.kw, out=self.out)
@@ -31,49 +44,58 @@ class ConvTranspose2D:
         cdeconv.conv2d_transpose(self.x, self.w, **self.kw)
 
     def track_gflops(self, workload, batch, dtype, threads):
-        import timeit
-        n, t = timeit.Timer(self.time_conv2d_transpose).autorange()
-        return gflop(workload, batch) / (t / n)
+        timer = timeit.Timer(self.time_conv2d_transpose)
+        n, _ = timer.autorange()
+        best = min(timer.repeat(repeat=3, number=n)) / n
+        return gflop(workload, batch) / best
     track_gflops.unit = "GFLOP/s"
 
-
-
-class Accuracy:
-    """Largest difference from the float64 reference relative to the largest output
-    (batch 1): catches silent accuracy regressions."""
-    param_names = ["workload", "dtype"]
-    params = [names(), ["float32", "float64"]]
-    timeout = 300
-
-    def setup(self, workload, dtype):
-        self.x, self.w, self.kw = make_case(workload, 1, dtype)
-
-    def track_max_rel_error(self, workload, dtype):
+    def track_max_abs_error(self, workload, batch, dtype, threads):
+        """Largest |cdeconv - float64 reference| (batch 1 only: the reference is slow);
+        catches silent accuracy regressions."""
+        if batch != 1:
+            raise NotImplementedError("batch 1 only")
         got = cdeconv.conv2d_transpose(self.x, self.w, **self.kw)
-        want = _reference.conv2d_transpose(self.x, self.w, **self.kw)
+        want = _reference.conv2d_transpose(self.x.astype(np.float64),
+                                           self.w.astype(np.float64), **self.kw)
+        return float(np.abs(got - want).max())
+    track_max_abs_error.unit = "abs error"
+    track_max_abs_error.skip_params = _skip_unless_batch1(params)
+
+    def track_max_rel_error(self, workload, batch, dtype, threads):
+        """The same, relative to the largest |output|."""
+        if batch != 1:
+            raise NotImplementedError("batch 1 only")
+        got = cdeconv.conv2d_transpose(self.x, self.w, **self.kw)
+        want = _reference.conv2d_transpose(self.x.astype(np.float64),
+                                           self.w.astype(np.float64), **self.kw)
         return float(np.abs(got - want).max() / np.abs(want).max())
     track_max_rel_error.unit = "relative error"
+    track_max_rel_error.skip_params = _skip_unless_batch1(params)
 
 
 class Conv2DForward:
-    """The forward convolution of each layer (the big side back to the small side)."""
-    param_names = ["workload", "batch", "threads"]
-    params = [names(), batches(), [1, 2]]
-    timeout = 300
+    """cdeconv.conv2d on the same layers: the big side back to the small side (the
+    transposed layer's filters are the forward conv's [kh, kw, in_c, out_c])."""
+    param_names = ["workload", "batch", "dtype", "threads"]
+    params = [names(), batches(), DTYPES, THREADS]
+    timeout = 600
 
-    def setup(self, workload, batch, threads):
-        x, w, kw = make_case(workload, batch, "float32")
+    def setup(self, workload, batch, dtype, threads):
+        x, w, kw = make_case(workload, batch, dtype)
         self.y = cdeconv.conv2d_transpose(x, w, **kw)
         self.w, self.s, self.p = w, kw["strides"], kw["padding"]
-        if isinstance(self.p, list):
-            raise NotImplementedError  # explicit padding: forward shape differs
-        cdeconv.set_num_threads(threads)
+        out = cdeconv.conv2d(self.y, self.w, self.s, self.p)              # + warm-up
+        if out.shape != x.shape:
+            raise NotImplementedError(f"forward shape {out.shape} != {x.shape}")
+        self.out = out
+        self._threads = Threads(threads)
 
     def teardown(self, *params):
-        cdeconv.set_num_threads(None)
+        self._threads.restore()
 
     def time_conv2d(self, *params):
-        cdeconv.conv2d(self.y, self.w, self.s, self.p)
+        cdeconv.conv2d(self.y, self.w, self.s, self.p, out=self.out)
 
 
 class PerCallOverhead:
