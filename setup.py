@@ -111,7 +111,11 @@ def extensions():
         "embedsignature": True,
     }
     modules = ["_openmp_helpers", "_conv", "_pooling"]
-    exts = [Extension(f"cdeconv.{name}", [os.path.join("src", f"{name}.pyx")])
+    # extra C sources per module (the dot kernel is plain C: per-ISA builds, src/_dot.c)
+    c_sources = {"_conv": [os.path.join("src", "_dot.c")]}
+    exts = [Extension(f"cdeconv.{name}", [os.path.join("src", f"{name}.pyx")]
+                      + c_sources.get(name, []), include_dirs=["src"],
+                      depends=[os.path.join("src", f) for f in ("_dot.h", "_dot_impl.h")])
             for name in modules]
     return cythonize(exts, include_path=["src"], compiler_directives=directives,
                      build_dir="build/cython")

@@ -3,7 +3,7 @@ import json
 import platform
 import sys
 
-from . import _openmp_helpers
+from . import _conv, _driver, _openmp_helpers
 
 _OMP_SPECS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0",
               201511: "4.5", 201811: "5.0", 202011: "5.1", 202111: "5.2"}
@@ -59,7 +59,9 @@ def show_config(mode="stdout"):
             "runtime": [p for p in pools if p.get("user_api") == "openmp"],
         },
         "blas": [p for p in pools if p.get("user_api") == "blas"],
-        "simd": {"compiled_for": build["simd_compiled"], "cpu": _cpu_simd()},
+        "simd": {"compiled_for": build["simd_compiled"], "cpu": _cpu_simd(),
+                 "dot_kernel": _conv.dot_isa()},
+        "gemm_tiles": _driver._gemm_tiles(),
         "threads": {"cdeconv": get_num_threads(),
                     "omp_max_threads": _openmp_helpers.omp_max_threads(),
                     "omp_num_procs": _openmp_helpers.omp_num_procs()},

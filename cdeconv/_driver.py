@@ -14,6 +14,9 @@ Strategy, chosen per call (src/_conv.pyx has the details):
   with 3+ input channels or <= 16 output channels, where the GEMM path stays. The
   rule depends only on shapes, so results stay thread-count independent.
 """
+import math
+import os
+
 import numpy as np
 
 from . import _conv
@@ -31,6 +34,32 @@ DIRECT_MAX_IN_CHANNELS = 2
 #: ... and at least this many output channels per group (AXPYs over them).
 DIRECT_MIN_OUT_CHANNELS = 32
 
+#: The dot kernel (src/_dot.h: every output a sum of dot products over the input
+#: channels, the filter streamed once, no column buffer) runs for channels-last inputs
+#: (a) with few input pixels: batch * H * W <= DOT_MAX_PIXELS, at least 2x2 of them,
+#:     >= DOT_MIN_IN_CHANNELS input and >= 4 output channels per group (batch-1
+#:     generator heads: BLAS would pack the whole filter for a GEMM of a few rows), or
+#: (b) with one output channel per group and >= DOT_MIN_IN_CHANNELS_ONE_OUT input
+#:     channels (FSRCNN's 56 -> 1 upscaler: the GEMM + col2im path is col2im-bound).
+#: Measured (tools/dispatch_rules.py, median of 5 x 30 ms loops, 1 and 2 threads) on
+#: the suite plus 20 shapes around the boundaries: dot / GEMM 1.1-2.9x faster inside
+#: the rules; outside them GEMM wins: 8x8 inputs (0.88-0.93x), 1x1 inputs (0.46-0.66x:
+#: each output has one tap, nothing to reuse), 2-3 output channels (0.46-0.95x),
+#: 8 input channels (0.62x at 1 thread).
+DOT_MAX_PIXELS = 32
+DOT_MIN_IN_CHANNELS = 128
+DOT_MIN_IN_CHANNELS_ONE_OUT = 16
+
+
+def _gemm_tiles():
+    """GEMMs are cut into one tile per CPU of the machine (2..8): enough for every
+    thread count the machine can run in parallel, and fixed per machine, so results
+    never depend on the thread count (see _gemm_tiled in src/_conv.pyx)."""
+    return min(8, max(2, os.cpu_count() or 2))
+
+
+_conv.set_gemm_tiles(_gemm_tiles())
+
 
 # the fused Cython entry points, specialised per dtype once (skips the per-call
 # dispatch on the buffers' dtype)
@@ -42,10 +71,19 @@ _KERNELS = {(kind, np.dtype(dt)): fn[ctype]
 
 
 def choose_transpose_algo(geom):
-    """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct (see above)."""
-    if not geom.cf and geom.cs <= DIRECT_MAX_IN_CHANNELS \
-            and geom.cb >= DIRECT_MIN_OUT_CHANNELS:
+    """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct, 2 = dot (see
+    above). Depends only on the shapes."""
+    if geom.cf:
+        return 0
+    if geom.cs <= DIRECT_MAX_IN_CHANNELS and geom.cb >= DIRECT_MIN_OUT_CHANNELS:
         return 1
+    if math.prod(geom.k) <= _conv.DOT_MAX_TAPS:
+        pixels = geom.batch * math.prod(geom.small)
+        if (pixels <= DOT_MAX_PIXELS and min(geom.small[-2:]) >= 2
+                and geom.cs >= DOT_MIN_IN_CHANNELS and geom.cb >= 4):
+            return 2
+        if geom.cb == 1 and geom.cs >= DOT_MIN_IN_CHANNELS_ONE_OUT:
+            return 2
     return 0
 
 

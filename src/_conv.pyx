@@ -43,6 +43,33 @@ from libc.string cimport memset
 
 from _blas cimport gemm_rm, Trans, NO_TRANS, TRANS
 
+cdef extern from "_dot.h" nogil:
+    ctypedef struct cd_geom:
+        Py_ssize_t groups, cb, cs
+        Py_ssize_t small[3]
+        Py_ssize_t big[3]
+        Py_ssize_t k[3]
+        Py_ssize_t s[3]
+        Py_ssize_t d[3]
+        Py_ssize_t pad[3]
+    ctypedef struct cd_colblk:
+        Py_ssize_t bw, P, nk, off
+    int CD_MAX_TAPS
+    Py_ssize_t cd_dot_plan_blocks(const cd_geom* g)
+    Py_ssize_t cd_dot_plan_taps(const cd_geom* g)
+    Py_ssize_t cd_dot_plan(const cd_geom* g, Py_ssize_t c_first, cd_colblk* blk,
+                           Py_ssize_t* kw, Py_ssize_t* iw)
+    void cd_dot_row_f(const cd_geom* g, const float* X, const float* W, float* Y,
+                      Py_ssize_t R, Py_ssize_t grp, Py_ssize_t c0, Py_ssize_t c1,
+                      const cd_colblk* blk, Py_ssize_t nblk, const Py_ssize_t* kw,
+                      const Py_ssize_t* iw)
+    void cd_dot_row_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                      Py_ssize_t R, Py_ssize_t grp, Py_ssize_t c0, Py_ssize_t c1,
+                      const cd_colblk* blk, Py_ssize_t nblk, const Py_ssize_t* kw,
+                      const Py_ssize_t* iw)
+    const char* cd_dot_isa()
+    int cd_dot_cap_isa(int cap)
+
 ctypedef Py_ssize_t isize
 
 
@@ -139,6 +166,18 @@ cdef inline bint _w_range(const Geom* g, isize kw, isize* off, isize* iw0,
 # Tiled GEMM: a fixed partition into tiles, one single-threaded BLAS call per tile.
 # ---------------------------------------------------------------------------------
 
+cdef int _MAX_TILES = 2
+
+def set_gemm_tiles(int n):
+    """The most tiles one GEMM is cut into (1..64). Set once per process by
+    cdeconv._driver from the machine's CPU count, never from the thread count: the
+    partition (and so every result bit) must not depend on how many threads run."""
+    global _MAX_TILES
+    if not 1 <= n <= 64:
+        raise ValueError(f"GEMM tiles must be in 1..64, got {n}")
+    _MAX_TILES = n
+
+
 cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
                       const floating* A, isize lda, isize a_gs,
                       const floating* B, isize ldb, isize b_gs,
@@ -146,9 +185,11 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
                       isize groups, int n_threads, floating beta=0) noexcept nogil:
     """For g < groups: C_g(m, n) := op(A_g) @ op(B_g) + beta * C_g, X_g = X + g * x_gs.
 
-    The tiles (at most 8 along the longer of m and n, rows/columns in multiples of 16)
-    depend only on the sizes, so each element of C is computed by the same BLAS call
-    whatever the thread count: bitwise-reproducible results.
+    The tiles (at most _MAX_TILES along the longer of m and n, rows/columns in
+    multiples of 16) depend only on the sizes, so each element of C is computed by the
+    same BLAS call whatever the thread count: bitwise-reproducible results. Each tile
+    re-packs its share of the other operand, so fewer tiles are faster (measured:
+    8 -> 2 tiles, 5-15 % at 1 thread, ~3 % at 2): one per core is enough.
     """
     cdef isize flops = 2 * m * n * k
     cdef isize tm = 1, tn = 1, bm, bn, task, n_tasks, g, rest, i_m, i_n, m0, n0, mm, nn
@@ -158,9 +199,9 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
         return
     if flops >= 2000000:
         if m >= n:
-            tm = min(8, (m + 15) // 16)
+            tm = min(_MAX_TILES, (m + 15) // 16)
         else:
-            tn = min(8, (n + 15) // 16)
+            tn = min(_MAX_TILES, (n + 15) // 16)
     bm = (((m + tm - 1) // tm + 15) // 16) * 16 if tm > 1 else m
     bn = (((n + tn - 1) // tn + 15) // 16) * 16 if tn > 1 else n
     tm = (m + bm - 1) // bm
@@ -600,15 +641,21 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
     w : IN  flat filter (kd, kh, kw, big_c / groups, small_c)
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
-    algo : 0 GEMM + col2im; 1 direct (channels-last only; chosen by cdeconv._driver)
+    algo : 0 GEMM + col2im; 1 direct AXPY; 2 dot (1 and 2 channels-last only;
+           chosen by cdeconv._driver)
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
     if algo != 0:
         if channels_first:
-            raise ValueError("the direct kernel is channels-last only")
+            raise ValueError("the direct and dot kernels are channels-last only")
+        if algo == 2 and g.taps > CD_MAX_TAPS:
+            raise ValueError(f"the dot kernel takes at most {CD_MAX_TAPS} taps")
         if y.shape[0] != 0:
-            _run_direct(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
+            if algo == 2:
+                _run_dot(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
+            else:
+                _run_direct(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
         return
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], True, n_threads, chunk_bytes)
@@ -691,6 +738,94 @@ cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
                 _direct_row(g, X, Wt, R, Y)
     finally:
         free(Wt)
+    return 0
+
+
+DEF DOT_W_BYTES = 262144    # filter bytes one dot task should keep in L2
+
+
+#: the most taps (kd * kh * kw) the dot kernel takes (its per-row tap lists)
+DOT_MAX_TAPS = CD_MAX_TAPS
+
+
+_DOT_ISAS = ("baseline", "avx2", "avx512")
+
+
+def dot_isa():
+    """The instruction set of the dot kernel on this CPU (avx512, avx2 or baseline)."""
+    return cd_dot_isa().decode()
+
+
+def cap_dot_isa(str name):
+    """Test hook: run the dot kernel with at most instruction set ``name`` (baseline,
+    avx2 or avx512 = the default, the best the CPU has); returns the one now used.
+    Set it between calls, never while kernels run."""
+    if name not in _DOT_ISAS:
+        raise ValueError(f"name must be one of {_DOT_ISAS}, got {name!r}")
+    return _DOT_ISAS[cd_dot_cap_isa(_DOT_ISAS.index(name))]
+
+
+cdef int _run_dot(Geom* g, const floating* X, const floating* W, floating* Y,
+                  int n_threads) except -1:
+    """The dot kernel over every (group, channel block, big row) task (src/_dot.h).
+
+    Tasks run channel block by channel block, rows inside: the filter slice of one
+    block (taps x block x Cs) stays in cache while a thread sweeps its rows, so a large
+    filter is streamed from memory once. The partition depends only on the shapes."""
+    cdef isize n_big_rows = g.batch * g.big[0] * g.big[1]
+    cdef isize per_c = g.taps * g.cs * sizeof(floating)
+    cdef isize cblk, n_cblk, n_tasks, task, grp, cb_i, R, rest, c0, c1, nblk
+    cdef cd_geom cg
+    cdef cd_colblk* blk = NULL
+    cdef isize* kws = NULL
+    cdef isize* iws = NULL
+    cdef int i
+    n_threads = _threads_for(g, n_threads)
+    if X == NULL or g.batch * g.small[0] * g.small[1] * g.small[2] == 0:
+        with nogil:
+            memset(Y, 0, n_big_rows * g.big[2] * g.groups * g.cb * sizeof(floating))
+        return 0
+    cg.groups = g.groups
+    cg.cb = g.cb
+    cg.cs = g.cs
+    for i in range(3):
+        cg.small[i] = g.small[i]
+        cg.big[i] = g.big[i]
+        cg.k[i] = g.k[i]
+        cg.s[i] = g.s[i]
+        cg.d[i] = g.d[i]
+        cg.pad[i] = g.pad[i]
+    cblk = max(<isize>1, DOT_W_BYTES // max(per_c, <isize>1))
+    if cblk >= 4:
+        cblk -= cblk % 4
+    cblk = min(g.cb, max(cblk, <isize>4))
+    n_cblk = (g.cb + cblk - 1) // cblk
+    n_tasks = g.groups * n_cblk * n_big_rows
+    # the column plan (the same for every row), for blocks of min(4, cblk) channels
+    blk = <cd_colblk*>malloc(max(<isize>1, cd_dot_plan_blocks(&cg)) * sizeof(cd_colblk))
+    kws = <isize*>malloc(max(<isize>1, cd_dot_plan_taps(&cg)) * sizeof(isize))
+    iws = <isize*>malloc(max(<isize>1, cd_dot_plan_taps(&cg)) * sizeof(isize))
+    try:
+        if blk == NULL or kws == NULL or iws == NULL:
+            raise MemoryError("cdeconv: cannot allocate the dot kernel's column plan")
+        nblk = cd_dot_plan(&cg, min(<isize>4, cblk), blk, kws, iws)
+        with nogil:
+            for task in prange(n_tasks, schedule='static',
+                               num_threads=min(<isize>n_threads, n_tasks)):
+                grp = task // (n_cblk * n_big_rows)
+                rest = task % (n_cblk * n_big_rows)
+                cb_i = rest // n_big_rows
+                R = rest % n_big_rows
+                c0 = cb_i * cblk
+                c1 = min(g.cb, c0 + cblk)
+                if floating is float:
+                    cd_dot_row_f(&cg, X, W, Y, R, grp, c0, c1, blk, nblk, kws, iws)
+                else:
+                    cd_dot_row_d(&cg, X, W, Y, R, grp, c0, c1, blk, nblk, kws, iws)
+    finally:
+        free(blk)
+        free(kws)
+        free(iws)
     return 0
 
 

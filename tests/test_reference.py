@@ -111,7 +111,7 @@ def test_chunk_spanning_images_whose_first_rows_reach_nothing(monkeypatch, rng):
                                   _reference.conv2d_transpose(x, w, **args))
 
 
-@pytest.mark.parametrize("algo", [0, 1], ids=["gemm-col2im", "direct"])
+@pytest.mark.parametrize("algo", [0, 1, 2], ids=["gemm-col2im", "direct", "dot"])
 def test_every_transposed_kernel_on_every_shape(algo, rng):
     """Force each transposed kernel (whatever the dispatcher would pick) on shapes that
     cover groups, padding forms, dilation, odd sizes, batch 0 and empty inputs."""

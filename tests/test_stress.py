@@ -79,6 +79,9 @@ def _paths():
     t("nchw-tiles", (2, 24, 12, 12), (2, 2, 32, 24), 2, "VALID", "NCHW")
     t("nhwc-direct", (3, 24, 24, 1), (3, 3, 32, 1), 2, "SAME")
     t("nhwc-direct-2in", (2, 20, 20, 2), (4, 4, 64, 2), 2, "SAME")
+    t("nhwc-dot-few-pixels", (1, 4, 4, 160), (4, 4, 24, 160), 2, "SAME")
+    t("nhwc-dot-one-out", (2, 24, 20, 40), (5, 5, 1, 40), 2, "SAME")
+    t("nhwc-dot-float64", (2, 20, 24, 33), (9, 9, 1, 33), 2, "SAME", dtype=np.float64)
     t("nhwc-grouped", (2, 12, 12, 40), (3, 3, 20, 40), 1, "SAME", groups=2)
     t("nchw-depthwise", (2, 16, 12, 12), (3, 3, 4, 16), 2, "SAME", "NCHW", groups=16)
     t("nhwc-dilated", (2, 12, 12, 16), (3, 3, 24, 16), 1, "SAME", d=2)
@@ -151,6 +154,12 @@ def test_paths_cover_every_dispatch_choice():
                                              None, groups)
     assert _driver.choose_transpose_algo(geom((3, 24, 24, 1), (3, 3, 32, 1), 2, "SAME")) == 1
     assert _driver.choose_transpose_algo(geom((2, 20, 20, 2), (4, 4, 64, 2), 2, "SAME")) == 1
+    assert _driver.choose_transpose_algo(geom((1, 4, 4, 160), (4, 4, 24, 160), 2,
+                                              "SAME")) == 2
+    assert _driver.choose_transpose_algo(geom((2, 24, 20, 40), (5, 5, 1, 40), 2,
+                                              "SAME")) == 2
+    assert _driver.choose_transpose_algo(geom((2, 20, 24, 33), (9, 9, 1, 33), 2,
+                                              "SAME")) == 2
     assert _driver.choose_transpose_algo(geom((2, 12, 13, 24), (3, 3, 32, 24), 2,
                                               "SAME")) == 0
     assert _driver.choose_transpose_algo(geom((2, 24, 12, 13), (3, 3, 32, 24), 2, "SAME",
@@ -180,11 +189,11 @@ def test_identical_bits_for_1_2_3_threads(name, chunk):
 
 @needs_openmp
 @pytest.mark.parametrize("cf", [False, True])
-@pytest.mark.parametrize("algo", [0, 1])
+@pytest.mark.parametrize("algo", [0, 1, 2])
 def test_forced_transpose_kernels_are_deterministic(algo, cf):
-    """Both transposed kernels (GEMM + col2im, direct) forced through _driver.run."""
-    if algo == 1 and cf:
-        pytest.skip("the direct kernel is channels-last only")
+    """Every transposed kernel (GEMM + col2im, direct, dot) forced through _driver.run."""
+    if algo in (1, 2) and cf:
+        pytest.skip("the direct and dot kernels are channels-last only")
     rng = np.random.default_rng(3)
     x = _normal(rng, (2, 2, 17, 19) if cf else (2, 17, 19, 2))
     w = _normal(rng, (3, 3, 40, 2))

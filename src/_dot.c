@@ -1,0 +1,225 @@
+/* The dot kernel (_dot.h) built for each instruction set, chosen at run time.
+ *
+ * _dot_impl.h is instantiated per (dtype, ISA): baseline (whatever the compiler's
+ * default target is: SSE2 on x86-64), and on GCC/x86 also AVX2+FMA and AVX-512 through
+ * `#pragma GCC target`, so the default build (no -march flags) still runs the widest
+ * vectors the CPU has. Results differ between ISAs in the last bits (the vector width
+ * changes the order of the partial sums) but never between runs or thread counts.
+ */
+#include "_dot.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
+#define CD_X86_DISPATCH 1
+#include <immintrin.h>
+#endif
+
+/* The small index whose tap `tap` lands on big index z along `axis`, or -1. */
+static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
+{
+    cd_isz t = z + g->pad[axis] - tap * g->d[axis];
+    if (t < 0 || t % g->s[axis] != 0)
+        return -1;
+    t /= g->s[axis];
+    return t < g->small[axis] ? t : -1;
+}
+
+/* ---- baseline ---- */
+#define CD_T float
+#define CD_SUF f_base
+#define CD_VL 4
+#define CD_MAXACC 8
+#include "_dot_impl.h"
+#undef CD_T
+#undef CD_SUF
+#undef CD_VL
+#undef CD_MAXACC
+
+#define CD_T double
+#define CD_SUF d_base
+#define CD_VL 2
+#define CD_MAXACC 8
+#include "_dot_impl.h"
+#undef CD_T
+#undef CD_SUF
+#undef CD_VL
+#undef CD_MAXACC
+
+#ifdef CD_X86_DISPATCH
+/* ---- AVX2 + FMA (16 vector registers) ---- */
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define CD_T float
+#define CD_SUF f_avx2
+#define CD_VL 8
+#define CD_MAXACC 12
+#include "_dot_impl.h"
+#undef CD_T
+#undef CD_SUF
+#undef CD_VL
+#undef CD_MAXACC
+
+#define CD_T double
+#define CD_SUF d_avx2
+#define CD_VL 4
+#define CD_MAXACC 12
+#include "_dot_impl.h"
+#undef CD_T
+#undef CD_SUF
+#undef CD_VL
+#undef CD_MAXACC
+#pragma GCC pop_options
+
+/* ---- AVX-512 (32 vector registers, masked tails) ---- */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+#define CD_T float
+#define CD_SUF f_avx512
+#define CD_VL 16
+#define CD_MAXACC 16
+#define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p)))
+#include "_dot_impl.h"
+#undef CD_T
+#undef CD_SUF
+#undef CD_VL
+#undef CD_MAXACC
+#undef CD_TAIL
+
+#define CD_T double
+#define CD_SUF d_avx512
+#define CD_VL 8
+#define CD_MAXACC 16
+#define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1u), (p)))
+#include "_dot_impl.h"
+#undef CD_T
+#undef CD_SUF
+#undef CD_VL
+#undef CD_MAXACC
+#undef CD_TAIL
+#pragma GCC pop_options
+#endif
+
+enum { CD_ISA_BASE = 0, CD_ISA_AVX2 = 1, CD_ISA_AVX512 = 2 };
+static int cd_isa(void);
+
+cd_isz cd_dot_plan_blocks(const cd_geom* g)
+{
+    return g->big[2];
+}
+
+cd_isz cd_dot_plan_taps(const cd_geom* g)
+{
+    return g->big[2] * g->k[2];
+}
+
+cd_isz cd_dot_plan(const cd_geom* g, cd_isz c_first, cd_colblk* blk, cd_isz* kws,
+                   cd_isz* iws)
+{
+    static const int maxacc[] = {8, 12, 16};     /* per ISA: vector registers' worth */
+    const cd_isz BW = g->big[2], k2 = g->k[2], s2 = g->s[2];
+    cd_isz pmax = maxacc[cd_isa()] / (c_first < 1 ? 1 : c_first > 4 ? 4 : c_first);
+    cd_isz nblk = 0, n = 0;
+    if (pmax > 8)
+        pmax = 8;
+    for (cd_isz phase = 0; phase < s2 && phase < BW; phase++) {
+        cd_isz bw = phase;
+        while (bw < BW) {
+            cd_isz nk = 0, P = 1;
+            for (cd_isz kw = 0; kw < k2; kw++) {
+                cd_isz iw = cd_src(g, 2, bw, kw);
+                if (iw >= 0) {
+                    kws[n + nk] = kw;
+                    iws[n + nk] = iw;
+                    nk++;
+                }
+            }
+            /* the next columns of this phase join while every tap still lands
+             * (their sources are then one small column further each) and no other
+             * tap starts to */
+            while (P < pmax && bw + P * s2 < BW) {
+                cd_isz j = 0, same = 1;
+                for (cd_isz kw = 0; kw < k2 && same; kw++) {
+                    int here = cd_src(g, 2, bw + P * s2, kw) >= 0;
+                    int before = j < nk && kws[n + j] == kw;
+                    if (before)
+                        j++;
+                    same = here == before;
+                }
+                if (!same)
+                    break;
+                P++;
+            }
+            blk[nblk].bw = bw;
+            blk[nblk].P = P;
+            blk[nblk].nk = nk;
+            blk[nblk].off = n;
+            nblk++;
+            n += nk;
+            bw += P * s2;
+        }
+    }
+    return nblk;
+}
+
+static int cd_isa_cap = CD_ISA_AVX512;   /* lowered by cd_dot_cap_isa (tests) */
+
+int cd_dot_cap_isa(int cap)
+{
+    cd_isa_cap = cap < CD_ISA_BASE ? CD_ISA_BASE : cap > CD_ISA_AVX512 ? CD_ISA_AVX512 : cap;
+    return cd_isa();
+}
+
+static int cd_isa(void)
+{
+    if (cd_isa_cap == CD_ISA_BASE)
+        return CD_ISA_BASE;
+#ifdef CD_X86_DISPATCH
+    /* libgcc's CPU model checks the OS saves the registers (XCR0) too */
+    if (cd_isa_cap >= CD_ISA_AVX512 && __builtin_cpu_supports("avx512f"))
+        return CD_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return CD_ISA_AVX2;
+#endif
+    return CD_ISA_BASE;
+}
+
+const char* cd_dot_isa(void)
+{
+    static const char* names[] = {"baseline", "avx2", "avx512"};
+    return names[cd_isa()];
+}
+
+void cd_dot_row_f(const cd_geom* g, const float* X, const float* W, float* Y,
+                  cd_isz R, cd_isz grp, cd_isz c0, cd_isz c1,
+                  const cd_colblk* blk, cd_isz nblk, const cd_isz* kw, const cd_isz* iw)
+{
+#ifdef CD_X86_DISPATCH
+    switch (cd_isa()) {
+    case CD_ISA_AVX512:
+        cd_row_f_avx512(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
+        return;
+    case CD_ISA_AVX2:
+        cd_row_f_avx2(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
+        return;
+    default: break;
+    }
+#endif
+    cd_row_f_base(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
+}
+
+void cd_dot_row_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                  cd_isz R, cd_isz grp, cd_isz c0, cd_isz c1,
+                  const cd_colblk* blk, cd_isz nblk, const cd_isz* kw, const cd_isz* iw)
+{
+#ifdef CD_X86_DISPATCH
+    switch (cd_isa()) {
+    case CD_ISA_AVX512:
+        cd_row_d_avx512(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
+        return;
+    case CD_ISA_AVX2:
+        cd_row_d_avx2(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
+        return;
+    default: break;
+    }
+#endif
+    cd_row_d_base(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
+}

@@ -1,0 +1,73 @@
+/* The "dot" transposed-convolution kernel: output-stationary, channels-last.
+ *
+ * Every output element is one sum of dot products of two contiguous vectors:
+ *
+ *     Y[b, z, grp*Cb + c] = sum over taps t landing on z of
+ *                           dot(X[b, y(z, t), grp*Cs : grp*Cs + Cs], W[t, c, grp*Cs : ...])
+ *
+ * (X channels-last, W in TF's transposed layout (taps, Cb, G*Cs): both operands are
+ * contiguous over the small-side channels). No column buffer, no col2im, no zero pass:
+ * each output element is written exactly once, its taps summed in one fixed order
+ * (kd, kh, kw), so the result does not depend on how rows are split across threads.
+ *
+ * Where it pays (measured, see cdeconv/_driver.py): few output channels (the GEMM +
+ * col2im path is col2im-bound there) and few input pixels with a large filter (batch 1:
+ * BLAS packs the whole filter for a GEMM of a handful of rows; here it streams once).
+ *
+ * Register blocking: P output pixels of one row and phase (the same taps, sources one
+ * small pixel apart) x C output channels, accumulated as vectors over the small-side
+ * channels, one horizontal sum per output at the end. Built for three instruction sets
+ * (AVX-512, AVX2+FMA, baseline) and chosen at run time: wheels run on any x86-64.
+ *
+ * The caller (src/_conv.pyx) guarantees validated geometry, taps <= CD_MAX_TAPS and
+ * channels-last arrays.
+ */
+#ifndef CDECONV_DOT_H
+#define CDECONV_DOT_H
+
+#include <stddef.h>
+
+typedef ptrdiff_t cd_isz;
+
+#define CD_MAX_TAPS 1024
+
+typedef struct {
+    cd_isz groups, cb, cs;   /* groups; big/small-side channels per group */
+    cd_isz small[3], big[3]; /* spatial sizes (D, H, W) */
+    cd_isz k[3], s[3], d[3], pad[3];
+} cd_geom;
+
+/* The columns of a big row, planned once per call (they are the same for every row):
+ * blocks of P columns bw, bw + s, ..., bw + (P-1)*s of one phase that take the same
+ * nk width taps; the taps' kw and the small column iw they read for the block's first
+ * column (the p-th column reads iw + p) are at kw[off..off+nk), iw[off..off+nk). */
+typedef struct {
+    cd_isz bw, P, nk, off;
+} cd_colblk;
+
+/* The most entries the plan of g can need: blocks (<= BW) and kw/iw (<= BW * kw). */
+cd_isz cd_dot_plan_blocks(const cd_geom* g);
+cd_isz cd_dot_plan_taps(const cd_geom* g);
+/* Fill the plan for channel blocks of c_first channels (the register blocking limits P);
+ * returns the number of blocks. */
+cd_isz cd_dot_plan(const cd_geom* g, cd_isz c_first, cd_colblk* blk, cd_isz* kw,
+                   cd_isz* iw);
+
+/* Write Y's big row R = (b*BD + bd)*BH + bh, channels [c0, c1) of group grp, every
+ * column, following the plan (made with c_first >= min(4, c1 - c0)). Safe to call
+ * concurrently for distinct (R, grp, channel range). */
+void cd_dot_row_f(const cd_geom* g, const float* X, const float* W, float* Y,
+                  cd_isz R, cd_isz grp, cd_isz c0, cd_isz c1,
+                  const cd_colblk* blk, cd_isz nblk, const cd_isz* kw, const cd_isz* iw);
+void cd_dot_row_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                  cd_isz R, cd_isz grp, cd_isz c0, cd_isz c1,
+                  const cd_colblk* blk, cd_isz nblk, const cd_isz* kw, const cd_isz* iw);
+
+/* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
+const char* cd_dot_isa(void);
+/* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.
+ * the best the CPU has); returns the one now used. For tests of every build. Not
+ * thread-safe against running kernels: set it before calls, not during. */
+int cd_dot_cap_isa(int cap);
+
+#endif

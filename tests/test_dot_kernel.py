@@ -1,0 +1,164 @@
+"""The dot kernel (src/_dot.h; algo 2 in cdeconv._driver) against the float64 NumPy
+reference, in every instruction-set build this CPU can run (baseline, AVX2, AVX-512),
+on shapes chosen to hit the vector-lane tails (input channels around multiples of 4, 8
+and 16), every register block (1-8 columns x 1-4 output channels), groups, dilation,
+every padding form, 1-D and 3-D, and the dispatch rules that route real layers to it."""
+import numpy as np
+import pytest
+
+import cdeconv
+from cdeconv import _conv, _driver, _geometry, _reference
+
+from conftest import dyadic
+
+ISAS = ["baseline", "avx2", "avx512"]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run the test with the dot kernel capped at one instruction set."""
+    got = _conv.cap_dot_isa(request.param)
+    if got != request.param:
+        _conv.cap_dot_isa("avx512")
+        pytest.skip(f"this CPU has no {request.param}")
+    yield got
+    _conv.cap_dot_isa("avx512")
+
+
+def _run_dot(n, x, w, s, padding, d=None, groups=1, fmt=None):
+    fmt = fmt or {1: "NWC", 2: "NHWC", 3: "NDHWC"}[n]
+    geom = _geometry.transposed_geometry(n, x, w, None, s, padding, fmt, d, groups)
+    y = np.full(geom.shape("big"), np.nan, x.dtype)
+    _driver.run(geom, x, w, y, "transpose", algo=2)
+    return y
+
+
+# (input channels, output channels per group, kernel, stride, dilation, padding, groups)
+CASES = [
+    (1, 1, (3, 3), 2, 1, "SAME", 1),
+    (3, 3, (3, 3), 2, 1, "SAME", 1),
+    (7, 2, (4, 4), 2, 1, "SAME", 1),
+    (8, 4, (5, 5), 2, 1, "VALID", 1),
+    (15, 5, (4, 4), 2, 1, "SAME", 1),       # 4 + 1 channel blocks
+    (16, 1, (9, 9), 2, 1, "SAME", 1),       # 8-column blocks, FSRCNN-like
+    (17, 3, (3, 3), 1, 1, "SAME", 1),
+    (33, 9, (5, 5), 3, 2, "VALID", 1),      # stride 3, dilation 2
+    (56, 1, (9, 9), 2, 1, "SAME", 1),
+    (40, 6, (3, 2), (2, 1), (1, 2), [[0, 0], [1, 2], [0, 1], [0, 0]], 1),
+    (24, 4, (2, 2), 2, 1, "SAME", 2),       # groups
+    (20, 2, (3, 3), 2, 1, "SAME", 4),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}-g{c[6]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_dot_kernel_matches_the_reference(case, dtype, isa, rng):
+    cin, cout_g, k, s, d, padding, groups = case
+    for batch, hw in [(2, (5, 7)), (1, (1, 9)), (1, (6, 1))]:
+        x = dyadic(rng, (batch,) + hw + (cin,), dtype)
+        w = dyadic(rng, k + (cout_g, cin), dtype)      # TF layout: all input channels
+        got = _run_dot(2, x, w, s, padding, d, groups)
+        want = _reference.conv2d_transpose(x, w, None, s, padding, "NHWC", d,
+                                           groups=groups)
+        # dyadic data: every partial sum is exact, so the kernel's order does not matter
+        np.testing.assert_array_equal(got, want, err_msg=f"{isa}, batch {batch}, {hw}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_dot_kernel_random_data_close_to_float64(dtype, isa):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 4, 6, 300)).astype(dtype)
+    w = rng.standard_normal((5, 5, 7, 300)).astype(dtype)
+    got = _run_dot(2, x, w, 2, "SAME")
+    want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
+                                       2, "SAME", "NHWC")
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_dot_kernel_1d_and_3d(isa, rng):
+    x = dyadic(rng, (2, 11, 19))
+    w = dyadic(rng, (5, 3, 19))
+    np.testing.assert_array_equal(_run_dot(1, x, w, 2, "SAME"),
+                                  cdeconv.conv1d_transpose(x, w, None, 2, "SAME"))
+    x = dyadic(rng, (1, 3, 4, 5, 18))
+    w = dyadic(rng, (2, 3, 3, 5, 18))
+    np.testing.assert_array_equal(_run_dot(3, x, w, [1, 2, 2], "SAME"),
+                                  _reference.conv_transpose_nd(3, x, w, None, [1, 2, 2], "SAME",
+                                                            "NDHWC"))
+
+
+def test_dot_kernel_propagates_nan_and_inf(isa):
+    x = np.ones((1, 3, 3, 20), np.float32)
+    w = np.ones((3, 3, 2, 20), np.float32)
+    x[0, 1, 1, 19] = np.nan            # in the masked tail of a 16-lane vector
+    w[0, 0, 1, 0] = np.inf
+    got = _run_dot(2, x, w, 2, "SAME")
+    want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
+                                       2, "SAME")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    assert np.isnan(got).any() and np.isinf(got).any()
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[finite], want[finite])
+
+
+def test_dot_kernel_empty_inputs_give_zeros():
+    x = np.ones((2, 0, 3, 20), np.float32)
+    w = np.ones((3, 3, 1, 20), np.float32)
+    # VALID: an empty input row maps to output heights 0..2 (windows that hang off)
+    geom = _geometry.transposed_geometry(2, x, w, [2, 7], 2, "VALID", "NHWC", None)
+    assert geom.shape("big") == (2, 2, 7, 1)
+    y = np.full(geom.shape("big"), np.nan, np.float32)
+    _driver.run(geom, x, w, y, "transpose", algo=2)
+    assert (y == 0).all()
+
+
+def test_dot_kernel_refuses_channels_first_and_huge_kernels():
+    x = np.ones((1, 20, 3, 3), np.float32)
+    w = np.ones((3, 3, 1, 20), np.float32)
+    geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NCHW", None)
+    with pytest.raises(ValueError, match="channels-last"):
+        _driver.run(geom, x, w, np.empty(geom.shape("big"), np.float32), "transpose",
+                    algo=2)
+    k = int(np.sqrt(_conv.DOT_MAX_TAPS)) + 1
+    x = np.ones((1, 2, 2, 16), np.float32)
+    w = np.ones((k, k, 1, 16), np.float32)
+    geom = _geometry.transposed_geometry(2, x, w, None, 1, "SAME", "NHWC", None)
+    assert _driver.choose_transpose_algo(geom) == 0
+    with pytest.raises(ValueError, match="taps"):
+        _driver.run(geom, x, w, np.empty(geom.shape("big"), np.float32), "transpose",
+                    algo=2)
+
+
+def _algo(x_shape, w_shape, s=2, padding="SAME", fmt="NHWC", groups=1):
+    geom = _geometry.transposed_geometry(2, np.empty(x_shape, np.float32),
+                                         np.empty(w_shape, np.float32), None, s, padding,
+                                         fmt, None, groups)
+    return _driver.choose_transpose_algo(geom)
+
+
+def test_dispatch_rules_route_the_measured_layers():
+    # batch-1 generator heads with large filters (rule a)
+    assert _algo((1, 4, 4, 1024), (5, 5, 512, 1024)) == 2      # DCGAN TF g1
+    assert _algo((1, 4, 4, 512), (4, 4, 256, 512)) == 2        # DCGAN PyTorch g1
+    assert _algo((2, 4, 4, 512), (4, 4, 256, 512)) == 2        # 32 pixels
+    # one output channel (rule b)
+    assert _algo((1, 240, 320, 56), (9, 9, 1, 56)) == 2        # FSRCNN x2
+    assert _algo((16, 240, 320, 56), (9, 9, 1, 56)) == 2
+    # where the GEMM path measured faster
+    assert _algo((1, 8, 8, 512), (5, 5, 256, 512)) == 0        # 64 pixels
+    assert _algo((16, 1, 1, 100), (4, 4, 512, 100), 1, "VALID") == 0   # 1x1 inputs
+    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 0        # 3 output channels
+    assert _algo((4, 32, 32, 8), (3, 3, 1, 8)) == 0            # 8 input channels
+    assert _algo((1, 4, 4, 64), (4, 4, 256, 64)) == 0          # 64 input channels
+    assert _algo((1, 56, 4, 4), (9, 9, 1, 56), fmt="NCHW") == 0
+    # direct kernel keeps the 1-2 input channel layers
+    assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1
+
+
+def test_isa_is_reported():
+    assert _conv.dot_isa() in ISAS
+    assert cdeconv.show_config("dicts")["simd"]["dot_kernel"] == _conv.dot_isa()
+    with pytest.raises(ValueError, match="name"):
+        _conv.cap_dot_isa("sse9")

@@ -1,0 +1,64 @@
+"""Measure the transposed-convolution kernels against each other around the dispatch
+rules in cdeconv/_driver.py (GEMM + col2im = 0, dot = 2; the direct kernel 1 has its own
+rule for 1-2 input channels).
+
+    python tools/dispatch_rules.py [--threads 1,2]
+
+For each shape: median of 5 loops of >= 30 ms per kernel, `out=` preallocated, the ratio
+GEMM time / dot time (> 1: dot faster) and what the dispatcher picks. The shapes are
+the suite's batch-1 heads, FSRCNN-like one-output layers, and the neighbours where the
+rules stop (8x8 inputs, 1x1 inputs, 2-3 output channels, 8 input channels).
+"""
+import argparse
+import time
+
+import numpy as np
+
+import cdeconv
+from cdeconv import _driver, _geometry
+
+CASES = [  # batch, h, w, cin, cout, k, s
+    (1, 4, 4, 1024, 512, 5, 2), (1, 4, 4, 512, 256, 4, 2), (1, 4, 4, 256, 256, 4, 2),
+    (1, 4, 4, 256, 128, 3, 2), (1, 2, 2, 512, 512, 4, 2), (1, 4, 4, 128, 256, 4, 2),
+    (2, 4, 4, 512, 256, 4, 2), (1, 8, 8, 512, 256, 5, 2), (1, 1, 1, 100, 512, 4, 1),
+    (16, 1, 1, 100, 512, 4, 1), (1, 4, 8, 512, 256, 4, 2),
+    (1, 64, 64, 64, 1, 3, 1), (1, 64, 64, 32, 1, 5, 2), (1, 64, 64, 16, 1, 4, 2),
+    (1, 120, 160, 56, 1, 9, 2), (1, 64, 64, 128, 1, 5, 2), (4, 32, 32, 8, 1, 3, 2),
+    (1, 64, 64, 64, 2, 4, 2), (1, 64, 64, 96, 3, 7, 2), (1, 32, 32, 256, 3, 3, 1),
+]
+
+
+def median_ms(fn, rounds=5, seconds=0.03):
+    fn()
+    times = []
+    for _ in range(rounds):
+        t0, n = time.perf_counter(), 0
+        while time.perf_counter() - t0 < seconds:
+            fn()
+            n += 1
+        times.append((time.perf_counter() - t0) / n)
+    return float(np.median(times)) * 1e3
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", default="1,2")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    for th in (int(t) for t in args.threads.split(",")):
+        cdeconv.set_num_threads(th)
+        for b, h, w, cin, cout, k, s in CASES:
+            x = rng.random((b, h, w, cin), np.float32)
+            f = rng.random((k, k, cout, cin), np.float32)
+            pad = "VALID" if h == 1 else "SAME"
+            geom = _geometry.transposed_geometry(2, x, f, None, s, pad, "NHWC", None)
+            y = np.empty(geom.shape("big"), np.float32)
+            gemm, dot = (median_ms(lambda a=a: _driver.run(geom, x, f, y, "transpose",
+                                                           algo=a)) for a in (0, 2))
+            print(f"{th} thread(s)  batch {b:2d}  {h}x{w}x{cin} -> {cout}  k{k} s{s}: "
+                  f"gemm {gemm:8.3f} ms  dot {dot:8.3f} ms  gemm/dot {gemm / dot:5.2f}  "
+                  f"picks {_driver.choose_transpose_algo(geom)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
