@@ -229,6 +229,32 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
 # col2im: columns of small rows [r0, r1) added into the big side (gather by big row).
 # ---------------------------------------------------------------------------------
 
+cdef inline void _add_few(floating* dst, isize dst_step, const floating* src,
+                          isize src_step, isize n, isize cb) noexcept nogil:
+    """dst[i*dst_step + c] += src[i*src_step + c] for i < n, c < cb <= 4, with the
+    channel loop unrolled (a runtime-length loop of 1-4 elements costs a vector
+    prologue/epilogue per pixel: measured 1.3-2x slower col2im for 1-3 channels)."""
+    cdef isize i
+    if cb == 1:
+        for i in range(n):
+            dst[i * dst_step] += src[i * src_step]
+    elif cb == 2:
+        for i in range(n):
+            dst[i * dst_step] += src[i * src_step]
+            dst[i * dst_step + 1] += src[i * src_step + 1]
+    elif cb == 3:
+        for i in range(n):
+            dst[i * dst_step] += src[i * src_step]
+            dst[i * dst_step + 1] += src[i * src_step + 1]
+            dst[i * dst_step + 2] += src[i * src_step + 2]
+    else:
+        for i in range(n):
+            dst[i * dst_step] += src[i * src_step]
+            dst[i * dst_step + 1] += src[i * src_step + 1]
+            dst[i * dst_step + 2] += src[i * src_step + 2]
+            dst[i * dst_step + 3] += src[i * src_step + 3]
+
+
 cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_k,
                       isize r0, isize r1, isize R, floating* Y) noexcept nogil:
     """Add to big row R = (b*BD + bd)*BH + bh every contribution of small rows [r0, r1).
@@ -246,6 +272,7 @@ cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_
     cdef isize C_big = G * Cb
     cdef isize BP = BD * BH * BW
     cdef isize grp, kd, kh, kw, zd, zh, r, prow, t, off, iw0, iw1, iw, c
+    cdef isize s_step = g.s[2] * C_big     # big-side stride between consecutive iw
     cdef floating* dst
     cdef const floating* src
     cdef floating* ybase
@@ -269,15 +296,18 @@ cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_
                     if not g.cfirst:
                         # Y[b, bd, bh, bw, grp*Cb + c] += cols[prow + iw, (grp*T + t)*Cb + c]
                         ybase = Y + (b * BP + (bd * BH + bh) * BW) * C_big + grp * Cb
-                        for iw in range(iw0, iw1):
-                            dst = ybase + (iw * g.s[2] + off) * C_big
-                            src = cols + (prow + iw) * cs_p + (grp * T + t) * Cb
-                            if g.tiles:      # the only contribution: store it
+                        dst = ybase + (iw0 * g.s[2] + off) * C_big
+                        src = cols + (prow + iw0) * cs_p + (grp * T + t) * Cb
+                        if g.tiles:      # the only contribution: store it
+                            for iw in range(iw1 - iw0):
                                 for c in range(Cb):
-                                    dst[c] = src[c]
-                            else:
+                                    dst[iw * s_step + c] = src[iw * cs_p + c]
+                        elif Cb <= 4:
+                            _add_few(dst, s_step, src, cs_p, iw1 - iw0, Cb)
+                        else:
+                            for iw in range(iw1 - iw0):
                                 for c in range(Cb):
-                                    dst[c] += src[c]
+                                    dst[iw * s_step + c] += src[iw * cs_p + c]
                     else:
                         # Y[b, grp*Cb + c, bd, bh, bw] += cols[(grp*T + t)*Cb + c, prow + iw]
                         for c in range(Cb):
