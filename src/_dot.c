@@ -188,38 +188,24 @@ const char* cd_dot_isa(void)
     return names[cd_isa()];
 }
 
-void cd_dot_row_f(const cd_geom* g, const float* X, const float* W, float* Y,
-                  cd_isz R, cd_isz grp, cd_isz c0, cd_isz c1,
-                  const cd_colblk* blk, cd_isz nblk, const cd_isz* kw, const cd_isz* iw)
-{
+/* cd_dot_row_f / cd_dot_row_d: the row kernel of the best instruction set allowed */
 #ifdef CD_X86_DISPATCH
-    switch (cd_isa()) {
-    case CD_ISA_AVX512:
-        cd_row_f_avx512(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
-        return;
-    case CD_ISA_AVX2:
-        cd_row_f_avx2(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
-        return;
-    default: break;
+#define CD_ISA_SWITCH(s, args)                                  \
+    switch (cd_isa()) {                                         \
+    case CD_ISA_AVX512: cd_row_##s##_avx512 args; return;       \
+    case CD_ISA_AVX2: cd_row_##s##_avx2 args; return;           \
+    default: break;                                             \
     }
+#else
+#define CD_ISA_SWITCH(s, args)
 #endif
-    cd_row_f_base(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
+#define CD_ROW_ENTRY(T, s)                                                          \
+void cd_dot_row_##s(const cd_geom* g, const T* X, const T* W, T* Y, cd_isz R,       \
+                    cd_isz grp, cd_isz c0, cd_isz c1, const cd_colblk* blk,         \
+                    cd_isz nblk, const cd_isz* kw, const cd_isz* iw)                \
+{                                                                                   \
+    CD_ISA_SWITCH(s, (g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw))               \
+    cd_row_##s##_base(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);               \
 }
-
-void cd_dot_row_d(const cd_geom* g, const double* X, const double* W, double* Y,
-                  cd_isz R, cd_isz grp, cd_isz c0, cd_isz c1,
-                  const cd_colblk* blk, cd_isz nblk, const cd_isz* kw, const cd_isz* iw)
-{
-#ifdef CD_X86_DISPATCH
-    switch (cd_isa()) {
-    case CD_ISA_AVX512:
-        cd_row_d_avx512(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
-        return;
-    case CD_ISA_AVX2:
-        cd_row_d_avx2(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
-        return;
-    default: break;
-    }
-#endif
-    cd_row_d_base(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);
-}
+CD_ROW_ENTRY(float, f)
+CD_ROW_ENTRY(double, d)
