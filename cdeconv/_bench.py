@@ -571,6 +571,9 @@ def _add_arguments(parser):
     parser.add_argument("--json", metavar="PATH",
                         help="write every raw per-round time, the medians, the checks and "
                              "the versions to PATH")
+    parser.add_argument("--plot", metavar="PNG",
+                        help="also draw best-peer time / cdeconv time per case, one panel "
+                             "per thread count, to PNG (needs matplotlib)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: {len(QUICK_WORKLOADS)} workloads, batch 1, "
                              f"{QUICK_ROUNDS} rounds (explicit options win)")
@@ -706,6 +709,10 @@ def run(argv=None):
             return e.code if isinstance(e.code, int) else 2
     try:
         workloads, batches, threads, rounds, peers = _resolve(args)
+        if getattr(args, "plot", None) and not args.worker_output \
+                and importlib.util.find_spec("matplotlib") is None:
+            raise BenchError("--plot needs matplotlib (pip install matplotlib, or "
+                             "pip install 'cdeconv[bench]')")
     except BenchError as e:
         print(f"cdeconv bench: error: {e}", file=sys.stderr)
         return 2
@@ -740,7 +747,48 @@ def run(argv=None):
             json.dump({"meta": _meta(args, workloads, batches, threads, rounds, peers),
                        "runs": runs}, fh, indent=1)
         print(f"cdeconv bench: wrote {args.json}", file=sys.stderr)
+    if getattr(args, "plot", None) and runs:
+        plot_runs(runs, args.plot)
+        print(f"cdeconv bench: wrote {args.plot}", file=sys.stderr)
     return code
+
+
+def plot_runs(runs, path):
+    """A PNG of best-peer time / cdeconv time per case (> 1: cdeconv faster), one panel
+    per thread count, cases with no timed peer left out; the geometric mean in the title."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for run in runs:
+        rows = []
+        for r in run["results"]:
+            med = r.get("median_s", {})
+            peer_times = [v for k, v in med.items() if k != "cdeconv" and v]
+            if "cdeconv" in med and peer_times:
+                rows.append((f"{r['workload']} b{r['batch']}",
+                             min(peer_times) / med["cdeconv"]))
+        panels.append((run["threads"], rows))
+    height = max(3.0, 0.22 * max((len(rows) for _, rows in panels), default=1) + 1.2)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), height),
+                             squeeze=False, sharey=True)
+    for ax, (threads, rows) in zip(axes[0], panels):
+        labels = [name for name, _ in rows]
+        ratios = [ratio for _, ratio in rows]
+        ys = range(len(rows))
+        ax.barh(ys, ratios, color=["tab:green" if v >= 1 else "tab:red" for v in ratios])
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels(labels, fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("best peer time / cdeconv time (> 1: cdeconv faster)")
+        gm = _geomean(ratios) if ratios else float("nan")
+        ax.set_title(f"{threads} thread{'s' if threads > 1 else ''}: geometric mean {gm:.2f}x")
+    axes[0][0].invert_yaxis()           # once: the panels share the y axis
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv=None):
