@@ -67,6 +67,10 @@ cdef extern from "_dot.h" nogil:
                       Py_ssize_t R, Py_ssize_t grp, Py_ssize_t c0, Py_ssize_t c1,
                       const cd_colblk* blk, Py_ssize_t nblk, const Py_ssize_t* kw,
                       const Py_ssize_t* iw)
+    void cd_abt_f(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float* A,
+                  const float* B, Py_ssize_t ld, float* C, Py_ssize_t ldc)
+    void cd_abt_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double* A,
+                  const double* B, Py_ssize_t ld, double* C, Py_ssize_t ldc)
     const char* cd_dot_isa()
     int cd_dot_cap_isa(int cap)
 
@@ -167,6 +171,16 @@ cdef inline bint _w_range(const Geom* g, isize kw, isize* off, isize* iw0,
 # ---------------------------------------------------------------------------------
 
 cdef int _MAX_TILES = 2
+cdef isize _ABT_MAX_M = 32      # the unpacked A @ B^T kernel for GEMMs of <= this many rows
+cdef isize _ABT_MIN_K = 128     # ... and at least this deep
+
+
+def set_abt_limits(isize max_m, isize min_k):
+    """Experiment hook: the GEMMs (m <= max_m, k >= min_k, C = A @ B^T with a shared
+    leading dimension) that run on the dot micro-kernel instead of BLAS; max_m 0: none."""
+    global _ABT_MAX_M, _ABT_MIN_K
+    _ABT_MAX_M = max_m
+    _ABT_MIN_K = min_k
 
 def set_gemm_tiles(int n):
     """The most tiles one GEMM is cut into (1..64). Set once per process by
@@ -195,6 +209,10 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
     cdef isize tm = 1, tn = 1, bm, bn, task, n_tasks, g, rest, i_m, i_n, m0, n0, mm, nn
     cdef const floating* a
     cdef const floating* b
+    # few rows, deep k, C = A @ B^T with one leading dimension: the unpacked kernel
+    # (BLAS would pack all of B for a handful of rows: src/_dot.h)
+    cdef bint abt = (ta == NO_TRANS and tb == TRANS and lda == ldb and m <= _ABT_MAX_M
+                     and m > 1 and k >= _ABT_MIN_K)
     if m <= 0 or n <= 0:
         return
     if flops >= 2000000:
@@ -221,6 +239,12 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
         a = A + g * a_gs + (m0 * lda if ta == NO_TRANS else m0)
         # op(B) columns n0.. : B columns (NO_TRANS) or B rows (TRANS)
         b = B + g * b_gs + (n0 if tb == NO_TRANS else n0 * ldb)
+        if abt and beta == 0:
+            if floating is float:
+                cd_abt_f(mm, nn, k, a, b, lda, C + g * c_gs + m0 * ldc + n0, ldc)
+            else:
+                cd_abt_d(mm, nn, k, a, b, lda, C + g * c_gs + m0 * ldc + n0, ldc)
+            continue
         gemm_rm(ta, tb, <int>mm, <int>nn, <int>k, <floating>1.0, a, <int>lda,
                 b, <int>ldb, beta, C + g * c_gs + m0 * ldc + n0, <int>ldc)
 

@@ -190,22 +190,32 @@ const char* cd_dot_isa(void)
 
 /* cd_dot_row_f / cd_dot_row_d: the row kernel of the best instruction set allowed */
 #ifdef CD_X86_DISPATCH
-#define CD_ISA_SWITCH(s, args)                                  \
+#define CD_ISA_SWITCH(fn, args)                                 \
     switch (cd_isa()) {                                         \
-    case CD_ISA_AVX512: cd_row_##s##_avx512 args; return;       \
-    case CD_ISA_AVX2: cd_row_##s##_avx2 args; return;           \
+    case CD_ISA_AVX512: fn##_avx512 args; return;               \
+    case CD_ISA_AVX2: fn##_avx2 args; return;                   \
     default: break;                                             \
     }
 #else
-#define CD_ISA_SWITCH(s, args)
+#define CD_ISA_SWITCH(fn, args)
 #endif
 #define CD_ROW_ENTRY(T, s)                                                          \
 void cd_dot_row_##s(const cd_geom* g, const T* X, const T* W, T* Y, cd_isz R,       \
                     cd_isz grp, cd_isz c0, cd_isz c1, const cd_colblk* blk,         \
                     cd_isz nblk, const cd_isz* kw, const cd_isz* iw)                \
 {                                                                                   \
-    CD_ISA_SWITCH(s, (g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw))               \
+    CD_ISA_SWITCH(cd_row_##s, (g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw))               \
     cd_row_##s##_base(g, X, W, Y, R, grp, c0, c1, blk, nblk, kw, iw);               \
 }
 CD_ROW_ENTRY(float, f)
 CD_ROW_ENTRY(double, d)
+
+#define CD_ABT_ENTRY(T, s)                                                          \
+void cd_abt_##s(cd_isz m, cd_isz n, cd_isz k, const T* A, const T* B, cd_isz ld,    \
+                T* C, cd_isz ldc)                                                   \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_abt_##s, (m, n, k, A, B, ld, C, ldc))                                   \
+    cd_abt_##s##_base(m, n, k, A, B, ld, C, ldc);                                   \
+}
+CD_ABT_ENTRY(float, f)
+CD_ABT_ENTRY(double, d)

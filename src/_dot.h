@@ -63,6 +63,13 @@ void cd_dot_row_d(const cd_geom* g, const double* X, const double* W, double* Y,
                   cd_isz R, cd_isz grp, cd_isz c0, cd_isz c1,
                   const cd_colblk* blk, cd_isz nblk, const cd_isz* kw, const cd_isz* iw);
 
+/* C(m, n) := A(m, k) @ B(n, k)^T for row-major A, B sharing the leading dimension ld:
+ * the column GEMM of a transposed conv with few input pixels (no packing of B). */
+void cd_abt_f(cd_isz m, cd_isz n, cd_isz k, const float* A, const float* B, cd_isz ld,
+              float* C, cd_isz ldc);
+void cd_abt_d(cd_isz m, cd_isz n, cd_isz k, const double* A, const double* B, cd_isz ld,
+              double* C, cd_isz ldc);
+
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);
 /* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.

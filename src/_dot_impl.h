@@ -157,4 +157,23 @@ CD_CAT(cd_row_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* Y,
     }
 }
 
+/* C(m, n) := A(m, k) @ B(n, k)^T, A and B row-major with the same leading dimension ld
+ * (the transposed conv's column GEMM: A = input pixels, B = filter rows). No packing:
+ * blocks of 4 B rows stay in L1 while every row of A passes them. */
+static void
+CD_CAT(cd_abt_, CD_SUF)(cd_isz m, cd_isz n, cd_isz k, const CD_T* A, const CD_T* B,
+                        cd_isz ld, CD_T* C, cd_isz ldc)
+{
+    const cd_isz zero = 0;
+    const int pmax = CD_MAXACC / 4 > 8 ? 8 : CD_MAXACC / 4;
+    for (cd_isz j = 0; j < n; j += 4) {
+        int cn = (int)(n - j < 4 ? n - j : 4);
+        for (cd_isz i = 0; i < m; i += pmax) {
+            int pm = (int)(m - i < pmax ? m - i : pmax);
+            CD_CAT(cd_mk_any_, CD_SUF)(pm, cn, 1, &zero, &zero, A + i * ld, B + j * ld,
+                                       ld, k, C + i * ldc + j, ldc);
+        }
+    }
+}
+
 #undef CD_VEC

@@ -162,3 +162,31 @@ def test_isa_is_reported():
     assert cdeconv.show_config("dicts")["simd"]["dot_kernel"] == _conv.dot_isa()
     with pytest.raises(ValueError, match="name"):
         _conv.cap_dot_isa("sse9")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_unpacked_column_gemm_matches_blas_shapes(dtype, isa):
+    """C = A @ B^T for <= 32 rows and >= 128 deep runs on the dot micro-kernel (not
+    BLAS) inside the tiled GEMM: every row/column remainder against float64."""
+    from cdeconv._threads import blas_single_thread
+    rng = np.random.default_rng(5)
+    for m, n, k in [(2, 3, 128), (5, 7, 130), (16, 100, 1024), (32, 37, 200),
+                    (31, 4099, 129)]:
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((n, k)).astype(dtype)
+        c = np.full((m, n), np.nan, dtype)
+        with blas_single_thread:
+            _conv._gemm_memview(a, b, c, False, True, 2)
+        want = a.astype(np.float64) @ b.astype(np.float64).T
+        tol = 1e-5 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(c, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_few_pixel_layer_with_three_outputs_takes_the_unpacked_gemm(isa, rng):
+    """A 4x4x160 -> 3-channel layer: the GEMM path (rule a needs >= 4 outputs) with
+    16-row column GEMMs on the unpacked kernel; exact against the reference."""
+    x = dyadic(rng, (1, 4, 4, 160))
+    w = dyadic(rng, (5, 5, 3, 160))
+    assert _algo(x.shape, w.shape) == 0
+    np.testing.assert_array_equal(cdeconv.conv2d_transpose(x, w, None, 2, "SAME"),
+                                  _reference.conv2d_transpose(x, w, None, 2, "SAME"))
