@@ -117,7 +117,11 @@ def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
         args = (a.reshape(-1), b.reshape(-1), out.reshape(-1), geom.kernel_args(),
                 geom.cf, n_threads, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
         if kind == "transpose":
-            kernel(*args, choose_transpose_algo(geom) if algo is None else algo)
+            if algo is None:
+                algo = geom.algo
+                if algo is None:
+                    algo = geom.algo = choose_transpose_algo(geom)
+            kernel(*args, algo)
         else:
             kernel(*args)
     return out

@@ -349,12 +349,14 @@ class Geometry:
     """
 
     __slots__ = ("n", "batch", "groups", "cb", "cs", "big", "small", "k", "s", "d",
-                 "pads", "cf")
+                 "pads", "cf", "_kargs", "algo")
 
     def __init__(self, n, batch, groups, cb, cs, big, small, k, s, d, pads, cf):
         self.n, self.batch, self.groups, self.cb, self.cs = n, batch, groups, cb, cs
         self.big, self.small, self.k, self.s, self.d = big, small, k, s, d
         self.pads, self.cf = pads, cf
+        self._kargs = None
+        self.algo = None        # the driver's kernel choice, memoised by cdeconv._driver
         self._check_limits()
 
     def shape(self, side):
@@ -365,10 +367,13 @@ class Geometry:
 
     def kernel_args(self):
         """The tuple src/_conv.pyx expects, every spatial tuple padded to 3-D."""
-        lead = (1,) * (3 - self.n)
-        return (self.batch, self.groups, self.cb, self.cs,
-                lead + self.small, lead + self.big, lead + self.k, lead + self.s,
-                lead + self.d, (0,) * (3 - self.n) + tuple(p[0] for p in self.pads))
+        if self._kargs is None:
+            lead = (1,) * (3 - self.n)
+            self._kargs = (self.batch, self.groups, self.cb, self.cs,
+                           lead + self.small, lead + self.big, lead + self.k,
+                           lead + self.s, lead + self.d,
+                           (0,) * (3 - self.n) + tuple(p[0] for p in self.pads))
+        return self._kargs
 
     def _check_limits(self):
         """BLAS takes C ints: every GEMM size and leading dimension must be < 2**31."""
@@ -388,6 +393,44 @@ class Geometry:
 
 def _names(n):
     return _SPATIAL_NAMES[n]
+
+
+# ----------------------------------------------------------------------------- memo
+
+_MEMO = {}
+_MEMO_MAX = 256
+
+
+def _freeze(v):
+    """A hashable, type-exact copy of an argument (so 2, 2.0, True and [2] stay apart and
+    each still gets its own validation), or TypeError for what is not worth hashing
+    (arrays, numpy scalars, other objects): those calls are simply not memoised."""
+    t = type(v)
+    if v is None or t is str or t is int or t is float or t is bool:
+        return (t, v)
+    if t is list or t is tuple:
+        return (t, tuple(_freeze(e) for e in v))
+    raise TypeError
+
+
+def memoised(build, n, x, w, *args, **kwargs):
+    """``build(n, x, w, *args, **kwargs)`` (transposed_geometry or forward_geometry),
+    memoised on the arrays' shapes and the frozen arguments: a repeated call (a layer
+    run image after image) skips re-validation. Only successful results are kept (a bad
+    call raises every time); Geometry objects are never mutated after construction
+    except for the driver's memoised kernel choice, which depends on the same key."""
+    try:
+        key = (build, n, x.shape, w.shape, _freeze(args),
+               _freeze(tuple(sorted(kwargs.items()))))
+    except TypeError:
+        return build(n, x, w, *args, **kwargs)
+    geom = _MEMO.get(key)
+    if geom is None:
+        geom = build(n, x, w, *args, **kwargs)
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = geom
+    return geom
 
 
 def transposed_geometry(n, x, w, output_shape, strides, padding, data_format, dilations,

@@ -10,8 +10,8 @@ import numpy as np
 
 from . import _driver, _pooling
 from ._geometry import (_as_int, as_float_array, check_out, check_rank, check_same_dtype,
-                        forward_geometry, forward_size, same_pads, sizes_arg,
-                        spatial_ints, transposed_geometry)
+                        forward_geometry, forward_size, memoised, same_pads,
+                        sizes_arg, spatial_ints, transposed_geometry)
 from ._threads import get_num_threads
 
 __all__ = ["conv1d_transpose", "conv2d_transpose", "conv3d_transpose",
@@ -29,9 +29,9 @@ def _transpose_nd(n, x, w, output_shape, strides, padding, data_format, dilation
     x = as_float_array(x, names[0])
     w = as_float_array(w, names[1])
     dtype = check_same_dtype(**{names[0]: x, names[1]: w})
-    geom = transposed_geometry(n, x, w, output_shape, strides, padding, data_format,
-                               dilations, groups, output_padding, shape_name=shape_name,
-                               x_name=names[0], w_name=names[1])
+    geom = memoised(transposed_geometry, n, x, w, output_shape, strides, padding,
+                    data_format, dilations, groups, output_padding,
+                    shape_name=shape_name, x_name=names[0], w_name=names[1])
     y = check_out(out, geom.shape("big"), dtype, {names[0]: x, names[1]: w})
     return _driver.run(geom, x, w, y, "transpose")
 
@@ -41,8 +41,8 @@ def _forward_nd(n, x, w, strides, padding, data_format, dilations, groups=None,
     x = as_float_array(x, "input")
     w = as_float_array(w, "filters")
     dtype = check_same_dtype(input=x, filters=w)
-    geom = forward_geometry(n, x, w, strides, padding, data_format, dilations, groups,
-                            strides_name=strides_name)
+    geom = memoised(forward_geometry, n, x, w, strides, padding, data_format, dilations,
+                    groups, strides_name=strides_name)
     y = check_out(out, geom.shape("small"), dtype, {"input": x, "filters": w})
     return _driver.run(geom, x, w, y, "forward")
 
