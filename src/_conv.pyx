@@ -279,6 +279,35 @@ cdef inline void _add_few(floating* dst, isize dst_step, const floating* src,
             dst[i * dst_step + 3] += src[i * src_step + 3]
 
 
+cdef inline void _copy_few(floating* dst, isize dst_step, const floating* src,
+                           isize src_step, isize n, isize cb) noexcept nogil:
+    """dst[i*dst_step + c] = src[i*src_step + c] for i < n, c < cb, the channel loop
+    unrolled for cb <= 4 (as _add_few)."""
+    cdef isize i, c
+    if cb == 1:
+        for i in range(n):
+            dst[i * dst_step] = src[i * src_step]
+    elif cb == 2:
+        for i in range(n):
+            dst[i * dst_step] = src[i * src_step]
+            dst[i * dst_step + 1] = src[i * src_step + 1]
+    elif cb == 3:
+        for i in range(n):
+            dst[i * dst_step] = src[i * src_step]
+            dst[i * dst_step + 1] = src[i * src_step + 1]
+            dst[i * dst_step + 2] = src[i * src_step + 2]
+    elif cb == 4:
+        for i in range(n):
+            dst[i * dst_step] = src[i * src_step]
+            dst[i * dst_step + 1] = src[i * src_step + 1]
+            dst[i * dst_step + 2] = src[i * src_step + 2]
+            dst[i * dst_step + 3] = src[i * src_step + 3]
+    else:
+        for i in range(n):
+            for c in range(cb):
+                dst[i * dst_step + c] = src[i * src_step + c]
+
+
 cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_k,
                       isize r0, isize r1, isize R, floating* Y) noexcept nogil:
     """Add to big row R = (b*BD + bd)*BH + bh every contribution of small rows [r0, r1).
@@ -450,7 +479,7 @@ cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0,
     cdef isize C_big = G * Cb
     cdef isize BP = BD * BH * BW
     cdef isize prow = (r - r0) * SW
-    cdef isize grp, kd, kh, kw, bd, bh, t, off, iw, bw, c
+    cdef isize grp, kd, kh, kw, bd, bh, t, off, iw, bw, c, iw0, iw1
     cdef bint inside
     cdef floating* dst
     cdef const floating* src
@@ -464,17 +493,24 @@ cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0,
                     t = (kd * g.k[1] + kh) * g.k[2] + kw
                     off = kw * g.d[2] - g.pad[2]
                     if not g.cfirst:
-                        for iw in range(SW):
-                            dst = cols + (prow + iw) * cs_p + (grp * T + t) * Cb
-                            bw = iw * g.s[2] + off
-                            if inside and 0 <= bw < BW:
-                                src = X + ((b * BP + (bd * BH + bh) * BW + bw) * C_big
-                                           + grp * Cb)
-                                for c in range(Cb):
-                                    dst[c] = src[c]
-                            else:
-                                for c in range(Cb):
-                                    dst[c] = 0
+                        # small columns [iw0, iw1) read inside the big row, zeros elsewhere
+                        dst = cols + prow * cs_p + (grp * T + t) * Cb
+                        if inside:
+                            iw0 = 0 if off >= 0 else min(SW, (-off + g.s[2] - 1) // g.s[2])
+                            iw1 = max(iw0, min(SW, _floordiv(BW - 1 - off, g.s[2]) + 1))
+                        else:
+                            iw0 = iw1 = SW
+                        for iw in range(iw0):
+                            for c in range(Cb):
+                                dst[iw * cs_p + c] = 0
+                        if iw1 > iw0:
+                            src = X + ((b * BP + (bd * BH + bh) * BW + iw0 * g.s[2] + off)
+                                       * C_big + grp * Cb)
+                            _copy_few(dst + iw0 * cs_p, cs_p, src, g.s[2] * C_big,
+                                      iw1 - iw0, Cb)
+                        for iw in range(iw1, SW):
+                            for c in range(Cb):
+                                dst[iw * cs_p + c] = 0
                     else:
                         for c in range(Cb):
                             dst = cols + ((grp * T + t) * Cb + c) * cs_k + prow
