@@ -36,19 +36,17 @@ DIRECT_MIN_OUT_CHANNELS = 32
 
 #: The dot kernel (src/_dot.h: every output a sum of dot products over the input
 #: channels, the filter streamed once, no column buffer) runs for channels-last inputs
-#: (a) with few input pixels: batch * H * W <= DOT_MAX_PIXELS, at least 2x2 of them,
-#:     >= DOT_MIN_IN_CHANNELS input and >= 4 output channels per group (batch-1
-#:     generator heads: BLAS would pack the whole filter for a GEMM of a few rows), or
-#: (b) with one output channel per group and >= DOT_MIN_IN_CHANNELS_ONE_OUT input
-#:     channels (FSRCNN's 56 -> 1 upscaler: the GEMM + col2im path is col2im-bound).
+#: with few input pixels: batch * H * W <= DOT_MAX_PIXELS, at least 2x2 of them,
+#: >= DOT_MIN_IN_CHANNELS input and >= 4 output channels per group (batch-1 generator
+#: heads: BLAS would pack the whole filter for a GEMM of a few rows).
 #: Measured (tools/dispatch_rules.py, median of 5 x 30 ms loops, 1 and 2 threads) on
-#: the suite plus 20 shapes around the boundaries: dot / GEMM 1.1-2.9x faster inside
-#: the rules; outside them GEMM wins: 8x8 inputs (0.88-0.93x), 1x1 inputs (0.46-0.66x:
-#: each output has one tap, nothing to reuse), 2-3 output channels (0.46-0.95x),
-#: 8 input channels (0.62x at 1 thread).
+#: the suite plus 20 shapes around the boundaries: dot / GEMM 1.05-2.9x faster inside
+#: the rule; outside it GEMM wins: 8x8 inputs (0.86-0.94x), 1x1 inputs (0.46-0.83x:
+#: each output has one tap, nothing to reuse), 1-3 output channels (0.38-0.96x, since
+#: col2im unrolls the adds for 1-4 channels; before that the dot kernel had won 1.1-1.5x
+#: for one output channel, e.g. FSRCNN, and had a rule of its own).
 DOT_MAX_PIXELS = 32
 DOT_MIN_IN_CHANNELS = 128
-DOT_MIN_IN_CHANNELS_ONE_OUT = 16
 
 
 def _gemm_tiles():
@@ -81,8 +79,6 @@ def choose_transpose_algo(geom):
         pixels = geom.batch * math.prod(geom.small)
         if (pixels <= DOT_MAX_PIXELS and min(geom.small[-2:]) >= 2
                 and geom.cs >= DOT_MIN_IN_CHANNELS and geom.cb >= 4):
-            return 2
-        if geom.cb == 1 and geom.cs >= DOT_MIN_IN_CHANNELS_ONE_OUT:
             return 2
     return 0
 
