@@ -171,6 +171,7 @@ cdef inline bint _w_range(const Geom* g, isize kw, isize* off, isize* iw0,
 # ---------------------------------------------------------------------------------
 
 cdef int _MAX_TILES = 2
+DEF LANE_DW_BYTES = 4194304     # lane-parallel filter gradients for filters up to 4 MiB
 cdef isize _ABT_MAX_M = 32      # the unpacked A @ B^T kernel for GEMMs of <= this many rows
 cdef isize _ABT_MIN_K = 128     # ... and at least this deep
 
@@ -681,41 +682,60 @@ cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
         r0 = r1
 
 
+cdef void _bpf_chunk(const Geom* g, const floating* X, const floating* DY, floating* DW,
+                     floating* work, isize r0, isize r1, int n_threads) noexcept nogil:
+    """DW += the filter gradient of small rows [r0, r1): the columns, then
+    DW_g += cols_g^T @ DY_g (tiled over DW: each element's sum over the chunk's pixels
+    runs inside one BLAS call)."""
+    cdef isize SP = g.small[0] * g.small[1] * g.small[2]
+    cdef isize C_small = g.groups * g.cs
+    cdef isize SW = g.small[2], K = g.taps * g.cb
+    cdef isize b, p0, ld, gs
+    cdef const floating* cols = _columns(g, X, r0, r1, work, n_threads, &ld, &gs)
+    if not g.cfirst:
+        # DW_g (K, Cs) += cols_g^T (K, npix) @ DY[pixels, g*Cs:(g+1)*Cs] (npix, Cs)
+        _gemm_tiled(TRANS, NO_TRANS, K, g.cs, (r1 - r0) * SW, cols, ld, gs,
+                    DY + r0 * SW * C_small, C_small, g.cs,
+                    DW, C_small, g.cs, g.groups, n_threads, 1)
+    else:
+        b = r0 // (g.small[0] * g.small[1])
+        p0 = r0 * SW - b * SP
+        # DW_g (K, Cs) += cols_g (K, npix) @ DY_b[g*Cs:(g+1)*Cs, p0:p0+npix]^T
+        _gemm_tiled(NO_TRANS, TRANS, K, g.cs, (r1 - r0) * SW, cols, ld, gs,
+                    DY + b * C_small * SP + p0, SP, g.cs * SP,
+                    DW, C_small, g.cs, g.groups, n_threads, 1)
+
+
 cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating* DY,
                                 floating* DW, floating* work, isize rows_per_chunk,
                                 int n_threads) noexcept nogil:
     """DW := d<conv(X, W), DY>/dW, the filter gradient (TF's conv2d_backprop_filter).
 
     X : IN big side; DY : IN small side (the gradient of the forward output);
-    DW : OUT (taps, Cb, G*Cs), overwritten. Per chunk of small rows: the columns, then
-    DW_g += cols_g^T @ DY_g (tiled over DW, so each element's sum over pixels runs in
-    one fixed order: chunk by chunk, each chunk inside one BLAS call).
+    DW : OUT (taps, Cb, G*Cs), overwritten; chunk by chunk (_bpf_chunk), in order.
     """
-    cdef isize SP = g.small[0] * g.small[1] * g.small[2]
-    cdef isize C_small = g.groups * g.cs
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
-    cdef isize SW = g.small[2], K = g.taps * g.cb
-    cdef isize r0 = 0, r1, npix, b, p0, i, ld, gs
-    cdef const floating* cols
-    for i in range(K * C_small):
+    cdef isize r0 = 0, r1, i
+    for i in range(g.taps * g.cb * g.groups * g.cs):
         DW[i] = 0
     while r0 < n_rows:
         r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
-        npix = (r1 - r0) * SW
-        cols = _columns(g, X, r0, r1, work, n_threads, &ld, &gs)
-        if not g.cfirst:
-            # DW_g (K, Cs) += cols_g^T (K, npix) @ DY[pixels, g*Cs:(g+1)*Cs] (npix, Cs)
-            _gemm_tiled(TRANS, NO_TRANS, K, g.cs, npix, cols, ld, gs,
-                        DY + r0 * SW * C_small, C_small, g.cs,
-                        DW, C_small, g.cs, g.groups, n_threads, 1)
-        else:
-            b = r0 // (g.small[0] * g.small[1])
-            p0 = r0 * SW - b * SP
-            # DW_g (K, Cs) += cols_g (K, npix) @ DY_b[g*Cs:(g+1)*Cs, p0:p0+npix]^T
-            _gemm_tiled(NO_TRANS, TRANS, K, g.cs, npix, cols, ld, gs,
-                        DY + b * C_small * SP + p0, SP, g.cs * SP,
-                        DW, C_small, g.cs, g.groups, n_threads, 1)
+        _bpf_chunk(g, X, DY, DW, work, r0, r1, n_threads)
         r0 = r1
+
+
+cdef void _bpf_lane(const Geom* g, const floating* X, const floating* DY, floating* part,
+                    floating* work, const isize* starts, isize n_chunks, isize lane,
+                    isize lanes) noexcept nogil:
+    """Lane ``lane`` of the lane-parallel filter gradient: part := the gradient of chunks
+    lane, lane + lanes, ... (single-threaded, one untiled GEMM per chunk)."""
+    cdef isize i
+    for i in range(g.taps * g.cb * g.groups * g.cs):
+        part[i] = 0
+    i = lane
+    while i < n_chunks:
+        _bpf_chunk(g, X, DY, part, work, starts[i], starts[i + 1], 1)
+        i += lanes
 
 
 # ---------------------------------------------------------------------------------
@@ -791,11 +811,49 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         if work == NULL:
             raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
                               "-byte column buffer")
+    cdef int lanes = _MAX_TILES
+    cdef isize kc = g.taps * g.cb * g.groups * g.cs, n_chunks = 0, r0 = 0, i, lane, j, blk
+    cdef isize* starts = NULL
+    cdef floating* parts = NULL
+    cdef floating* lane_work = NULL
+    cdef floating acc
+    if (lanes > 1 and work != NULL and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES):
+        while r0 < n_rows:
+            r0 = _chunk_end(&g, r0, rows, n_rows)
+            n_chunks += 1
+    if n_chunks < lanes:
+        try:
+            with nogil:
+                _conv_backprop_filter(&g, &x[0], &dy[0], &dw[0], work, rows, n_threads)
+        finally:
+            free(work)
+        return
+    # a deep GEMM (the pixels) with a small result: split the pixels, not the result.
+    # Lanes (fixed per machine, never per thread count) each sum their own chunks into a
+    # private gradient; the lanes are then added in lane order: bitwise reproducible.
     try:
+        starts = <isize*>malloc((n_chunks + 1) * sizeof(isize))
+        parts = <floating*>malloc(lanes * kc * sizeof(floating))
+        lane_work = <floating*>malloc(lanes * work_n * sizeof(floating))
+        if starts == NULL or parts == NULL or lane_work == NULL:
+            raise MemoryError("cdeconv: cannot allocate the filter-gradient lanes")
+        starts[0] = 0
+        for i in range(n_chunks):
+            starts[i + 1] = _chunk_end(&g, starts[i], rows, n_rows)
         with nogil:
-            _conv_backprop_filter(&g, &x[0], &dy[0], &dw[0], work, rows, n_threads)
+            for lane in prange(lanes, schedule='static', num_threads=min(n_threads, lanes)):
+                _bpf_lane(&g, &x[0], &dy[0], parts + lane * kc, lane_work + lane * work_n,
+                          starts, n_chunks, lane, lanes)
+            for j in prange(kc, schedule='static', num_threads=n_threads):
+                acc = parts[j]
+                for blk in range(1, lanes):
+                    acc = acc + parts[blk * kc + j]
+                dw[j] = acc
     finally:
         free(work)
+        free(starts)
+        free(parts)
+        free(lane_work)
 
 
 cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
