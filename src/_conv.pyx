@@ -172,6 +172,7 @@ cdef inline bint _w_range(const Geom* g, isize kw, isize* off, isize* iw0,
 
 cdef int _MAX_TILES = 2
 DEF LANE_DW_BYTES = 4194304     # lane-parallel filter gradients for filters up to 4 MiB
+DEF LANE_WORK_BYTES = 16777216  # ... whose lanes' column buffers take <= 16 MiB in all
 cdef isize _ABT_MAX_M = 32      # the unpacked A @ B^T kernel for GEMMs of <= this many rows
 cdef isize _ABT_MIN_K = 128     # ... and at least this deep
 
@@ -817,7 +818,8 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     cdef floating* parts = NULL
     cdef floating* lane_work = NULL
     cdef floating acc
-    if (lanes > 1 and work != NULL and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES):
+    if (lanes > 1 and work != NULL and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES
+            and work_n * lanes * <isize>sizeof(floating) <= LANE_WORK_BYTES):
         while r0 < n_rows:
             r0 = _chunk_end(&g, r0, rows, n_rows)
             n_chunks += 1

@@ -1,8 +1,13 @@
 """Peak memory beyond input and output for each workload (PERF target: <= 64 MiB),
 measured in a fresh process per case: ru_maxrss after allocating and touching the
-input, filters and a preallocated output, then after one conv2d_transpose(..., out=).
+operands and a preallocated output, then after one call with out=.
 
-    python tools/peak_memory.py [batch ...]       (default: 1 16)
+    python tools/peak_memory.py [--op transpose|forward|backprop_filter] [batch ...]
+                                                   (default: transpose, batches 1 16)
+
+transpose: conv2d_transpose of the layer; forward: conv2d over its output side with the
+same filter (the layer turned around); backprop_filter: that forward conv's filter
+gradient.
 """
 import json
 import subprocess
@@ -18,28 +23,40 @@ h, w, c = wl["input_hwc"]
 x = np.ones((batch, h, w, c), np.float32)
 f = np.ones(wl["filters"], np.float32)
 oh, ow, oc = wl["output_hwc"]
-out = np.ones((batch, oh, ow, oc), np.float32)
+big = np.ones((batch, oh, ow, oc), np.float32)
+op, s, p = sys.argv[3], wl["strides"], wl["padding"]
+if op == "transpose":
+    run = lambda: cdeconv.conv2d_transpose(x, f, [oh, ow], s, p, out=big)
+elif op == "forward":
+    run = lambda: cdeconv.conv2d(big, f, s, p, out=x)
+else:
+    dw = np.ones_like(f)
+    run = lambda: cdeconv.conv2d_backprop_filter(big, f.shape, x, s, p, out=dw)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-cdeconv.conv2d_transpose(x, f, [oh, ow], wl["strides"], wl["padding"], out=out)
+run()
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print((after - before) / 1024)
 """
 
 
-def main(batches):
+def main(batches, op="transpose"):
     wls = json.loads(resources.files("cdeconv").joinpath("_workloads.json").read_text())
     worst = 0.0
     for wl in wls["workloads"]:
         row = []
         for b in batches:
             mib = float(subprocess.run([sys.executable, "-c", CHILD, json.dumps(wl),
-                                        str(b)], capture_output=True, text=True,
+                                        str(b), op], capture_output=True, text=True,
                                        check=True).stdout)
             worst = max(worst, mib)
             row.append(f"batch {b}: {mib:6.1f} MiB")
         print(f"{wl['name']:<18}" + "   ".join(row))
-    print(f"worst case: {worst:.1f} MiB extra")
+    print(f"worst case ({op}): {worst:.1f} MiB extra")
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [1, 16])
+    args = sys.argv[1:]
+    op = "transpose"
+    if args[:1] == ["--op"]:
+        op, args = args[1], args[2:]
+    main([int(a) for a in args] or [1, 16], op)
