@@ -173,16 +173,9 @@ cdef inline bint _w_range(const Geom* g, isize kw, isize* off, isize* iw0,
 cdef int _MAX_TILES = 2
 DEF LANE_DW_BYTES = 4194304     # lane-parallel filter gradients for filters up to 4 MiB
 DEF LANE_WORK_BYTES = 16777216  # ... whose lanes' column buffers take <= 16 MiB in all
-cdef isize _ABT_MAX_M = 32      # the unpacked A @ B^T kernel for GEMMs of <= this many rows
-cdef isize _ABT_MIN_K = 128     # ... and at least this deep
+DEF ABT_MAX_M = 32       # the unpacked A @ B^T kernel for GEMMs of <= this many rows
+DEF ABT_MIN_K = 128      # ... and at least this deep (measured: BLAS wins above 32 rows)
 
-
-def set_abt_limits(isize max_m, isize min_k):
-    """Experiment hook: the GEMMs (m <= max_m, k >= min_k, C = A @ B^T with a shared
-    leading dimension) that run on the dot micro-kernel instead of BLAS; max_m 0: none."""
-    global _ABT_MAX_M, _ABT_MIN_K
-    _ABT_MAX_M = max_m
-    _ABT_MIN_K = min_k
 
 def set_gemm_tiles(int n):
     """The most tiles one GEMM is cut into (1..64). Set once per process by
@@ -213,8 +206,8 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
     cdef const floating* b
     # few rows, deep k, C = A @ B^T with one leading dimension: the unpacked kernel
     # (BLAS would pack all of B for a handful of rows: src/_dot.h)
-    cdef bint abt = (ta == NO_TRANS and tb == TRANS and lda == ldb and m <= _ABT_MAX_M
-                     and m > 1 and k >= _ABT_MIN_K)
+    cdef bint abt = (ta == NO_TRANS and tb == TRANS and lda == ldb and beta == 0
+                     and 1 < m <= ABT_MAX_M and k >= ABT_MIN_K)
     if m <= 0 or n <= 0:
         return
     if flops >= 2000000:
@@ -241,7 +234,7 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
         a = A + g * a_gs + (m0 * lda if ta == NO_TRANS else m0)
         # op(B) columns n0.. : B columns (NO_TRANS) or B rows (TRANS)
         b = B + g * b_gs + (n0 if tb == NO_TRANS else n0 * ldb)
-        if abt and beta == 0:
+        if abt:
             if floating is float:
                 cd_abt_f(mm, nn, k, a, b, lda, C + g * c_gs + m0 * ldc + n0, ldc)
             else:
@@ -255,59 +248,57 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
 # col2im: columns of small rows [r0, r1) added into the big side (gather by big row).
 # ---------------------------------------------------------------------------------
 
-cdef inline void _add_few(floating* dst, isize dst_step, const floating* src,
-                          isize src_step, isize n, isize cb) noexcept nogil:
-    """dst[i*dst_step + c] += src[i*src_step + c] for i < n, c < cb <= 4, with the
-    channel loop unrolled (a runtime-length loop of 1-4 elements costs a vector
-    prologue/epilogue per pixel: measured 1.3-2x slower col2im for 1-3 channels)."""
-    cdef isize i
-    if cb == 1:
-        for i in range(n):
-            dst[i * dst_step] += src[i * src_step]
-    elif cb == 2:
-        for i in range(n):
-            dst[i * dst_step] += src[i * src_step]
-            dst[i * dst_step + 1] += src[i * src_step + 1]
-    elif cb == 3:
-        for i in range(n):
-            dst[i * dst_step] += src[i * src_step]
-            dst[i * dst_step + 1] += src[i * src_step + 1]
-            dst[i * dst_step + 2] += src[i * src_step + 2]
-    else:
-        for i in range(n):
-            dst[i * dst_step] += src[i * src_step]
-            dst[i * dst_step + 1] += src[i * src_step + 1]
-            dst[i * dst_step + 2] += src[i * src_step + 2]
-            dst[i * dst_step + 3] += src[i * src_step + 3]
+cdef inline void _move_few(floating* dst, isize dst_step, const floating* src,
+                           isize src_step, isize n, isize cb, bint add) noexcept nogil:
+    """dst[i*dst_step + c] (+)= src[i*src_step + c] for i < n, c < cb (add: +=, else =).
 
-
-cdef inline void _copy_few(floating* dst, isize dst_step, const floating* src,
-                           isize src_step, isize n, isize cb) noexcept nogil:
-    """dst[i*dst_step + c] = src[i*src_step + c] for i < n, c < cb, the channel loop
-    unrolled for cb <= 4 (as _add_few)."""
+    The channel loop is unrolled for cb <= 4: a runtime-length loop of 1-4 elements costs
+    a vector prologue/epilogue per pixel (measured 1.3-2x slower col2im / im2col for 1-3
+    channels). ``add`` is a constant at every call site, so the branch folds away."""
     cdef isize i, c
     if cb == 1:
         for i in range(n):
-            dst[i * dst_step] = src[i * src_step]
+            if add:
+                dst[i * dst_step] += src[i * src_step]
+            else:
+                dst[i * dst_step] = src[i * src_step]
     elif cb == 2:
         for i in range(n):
-            dst[i * dst_step] = src[i * src_step]
-            dst[i * dst_step + 1] = src[i * src_step + 1]
+            if add:
+                dst[i * dst_step] += src[i * src_step]
+                dst[i * dst_step + 1] += src[i * src_step + 1]
+            else:
+                dst[i * dst_step] = src[i * src_step]
+                dst[i * dst_step + 1] = src[i * src_step + 1]
     elif cb == 3:
         for i in range(n):
-            dst[i * dst_step] = src[i * src_step]
-            dst[i * dst_step + 1] = src[i * src_step + 1]
-            dst[i * dst_step + 2] = src[i * src_step + 2]
+            if add:
+                dst[i * dst_step] += src[i * src_step]
+                dst[i * dst_step + 1] += src[i * src_step + 1]
+                dst[i * dst_step + 2] += src[i * src_step + 2]
+            else:
+                dst[i * dst_step] = src[i * src_step]
+                dst[i * dst_step + 1] = src[i * src_step + 1]
+                dst[i * dst_step + 2] = src[i * src_step + 2]
     elif cb == 4:
         for i in range(n):
-            dst[i * dst_step] = src[i * src_step]
-            dst[i * dst_step + 1] = src[i * src_step + 1]
-            dst[i * dst_step + 2] = src[i * src_step + 2]
-            dst[i * dst_step + 3] = src[i * src_step + 3]
+            if add:
+                dst[i * dst_step] += src[i * src_step]
+                dst[i * dst_step + 1] += src[i * src_step + 1]
+                dst[i * dst_step + 2] += src[i * src_step + 2]
+                dst[i * dst_step + 3] += src[i * src_step + 3]
+            else:
+                dst[i * dst_step] = src[i * src_step]
+                dst[i * dst_step + 1] = src[i * src_step + 1]
+                dst[i * dst_step + 2] = src[i * src_step + 2]
+                dst[i * dst_step + 3] = src[i * src_step + 3]
     else:
         for i in range(n):
             for c in range(cb):
-                dst[i * dst_step + c] = src[i * src_step + c]
+                if add:
+                    dst[i * dst_step + c] += src[i * src_step + c]
+                else:
+                    dst[i * dst_step + c] = src[i * src_step + c]
 
 
 cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_k,
@@ -354,15 +345,9 @@ cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_
                         dst = ybase + (iw0 * g.s[2] + off) * C_big
                         src = cols + (prow + iw0) * cs_p + (grp * T + t) * Cb
                         if g.tiles:      # the only contribution: store it
-                            for iw in range(iw1 - iw0):
-                                for c in range(Cb):
-                                    dst[iw * s_step + c] = src[iw * cs_p + c]
-                        elif Cb <= 4:
-                            _add_few(dst, s_step, src, cs_p, iw1 - iw0, Cb)
+                            _move_few(dst, s_step, src, cs_p, iw1 - iw0, Cb, False)
                         else:
-                            for iw in range(iw1 - iw0):
-                                for c in range(Cb):
-                                    dst[iw * s_step + c] += src[iw * cs_p + c]
+                            _move_few(dst, s_step, src, cs_p, iw1 - iw0, Cb, True)
                     else:
                         # Y[b, grp*Cb + c, bd, bh, bw] += cols[(grp*T + t)*Cb + c, prow + iw]
                         for c in range(Cb):
@@ -508,8 +493,8 @@ cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0,
                         if iw1 > iw0:
                             src = X + ((b * BP + (bd * BH + bh) * BW + iw0 * g.s[2] + off)
                                        * C_big + grp * Cb)
-                            _copy_few(dst + iw0 * cs_p, cs_p, src, g.s[2] * C_big,
-                                      iw1 - iw0, Cb)
+                            _move_few(dst + iw0 * cs_p, cs_p, src, g.s[2] * C_big,
+                                      iw1 - iw0, Cb, False)
                         for iw in range(iw1, SW):
                             for c in range(Cb):
                                 dst[iw * cs_p + c] = 0
