@@ -101,6 +101,20 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 enum { CD_ISA_BASE = 0, CD_ISA_AVX2 = 1, CD_ISA_AVX512 = 2 };
 static int cd_isa(void);
 
+/* The block limit of the instantiation that will run (the same for both dtypes: each
+ * ISA's accumulator budget counts vectors, whatever their element type). */
+static cd_isz cd_plan_pmax(int c_first)
+{
+#ifdef CD_X86_DISPATCH
+    switch (cd_isa()) {
+    case CD_ISA_AVX512: return cd_pmax_f_avx512(c_first);
+    case CD_ISA_AVX2: return cd_pmax_f_avx2(c_first);
+    default: break;
+    }
+#endif
+    return cd_pmax_f_base(c_first);
+}
+
 cd_isz cd_dot_plan_blocks(const cd_geom* g)
 {
     return g->big[2];
@@ -114,12 +128,9 @@ cd_isz cd_dot_plan_taps(const cd_geom* g)
 cd_isz cd_dot_plan(const cd_geom* g, cd_isz c_first, cd_colblk* blk, cd_isz* kws,
                    cd_isz* iws)
 {
-    static const int maxacc[] = {8, 12, 16};     /* per ISA: vector registers' worth */
     const cd_isz BW = g->big[2], k2 = g->k[2], s2 = g->s[2];
-    cd_isz pmax = maxacc[cd_isa()] / (c_first < 1 ? 1 : c_first > 4 ? 4 : c_first);
+    cd_isz pmax = cd_plan_pmax((int)c_first);
     cd_isz nblk = 0, n = 0;
-    if (pmax > 8)
-        pmax = 8;
     for (cd_isz phase = 0; phase < s2 && phase < BW; phase++) {
         cd_isz bw = phase;
         while (bw < BW) {

@@ -81,6 +81,14 @@ CD_CAT(cd_mk_, CD_SUF)(const int P, const int C, cd_isz nt, const cd_isz* xoff,
         }
 }
 
+/* The most columns P a block of c channels may have: P * c accumulators must fit in
+ * the registers (CD_MAXACC), and the switch below has variants up to P = 8. */
+static inline int CD_CAT(cd_pmax_, CD_SUF)(int c)
+{
+    int p = CD_MAXACC / (c < 1 ? 1 : c > 4 ? 4 : c);
+    return p > 8 ? 8 : p;
+}
+
 static void
 CD_CAT(cd_mk_any_, CD_SUF)(int P, int C, cd_isz nt, const cd_isz* xoff,
                            const cd_isz* woff, const CD_T* X, const CD_T* W, cd_isz ld,
@@ -93,7 +101,16 @@ CD_CAT(cd_mk_any_, CD_SUF)(int P, int C, cd_isz nt, const cd_isz* xoff,
         CD_MK4(1) CD_MK4(2) CD_MK4(3) CD_MK4(4)
         CD_MK(5, 1) CD_MK(5, 2) CD_MK(5, 3)
         CD_MK(6, 1) CD_MK(6, 2) CD_MK(7, 1) CD_MK(7, 2) CD_MK(8, 1) CD_MK(8, 2)
-        default: break;
+        default:
+            /* a block the switch has no variant for (the plan never makes one:
+             * cd_pmax_ bounds it): the generic body column by column, so no output is
+             * ever left unwritten */
+            for (int p = 0; p < P; p++)
+                for (int c = 0; c < C; c += 4)
+                    CD_CAT(cd_mk_, CD_SUF)(1, C - c < 4 ? C - c : 4, nt, xoff, woff,
+                                           X + p * ld, W + c * ld, ld, K,
+                                           y + p * ystep + c, ystep);
+            return;
     }
 #undef CD_MK4
 #undef CD_MK
@@ -165,7 +182,7 @@ CD_CAT(cd_abt_, CD_SUF)(cd_isz m, cd_isz n, cd_isz k, const CD_T* A, const CD_T*
                         cd_isz ld, CD_T* C, cd_isz ldc)
 {
     const cd_isz zero = 0;
-    const int pmax = CD_MAXACC / 4 > 8 ? 8 : CD_MAXACC / 4;
+    const int pmax = CD_CAT(cd_pmax_, CD_SUF)(4);
     for (cd_isz j = 0; j < n; j += 4) {
         int cn = (int)(n - j < 4 ? n - j : 4);
         for (cd_isz i = 0; i < m; i += pmax) {
