@@ -10,12 +10,12 @@ the suite's batch-1 heads, FSRCNN-like one-output layers, and the neighbours whe
 rules stop (8x8 inputs, 1x1 inputs, 2-3 output channels, 8 input channels).
 """
 import argparse
-import time
 
 import numpy as np
 
 import cdeconv
 from cdeconv import _driver, _geometry
+from cdeconv._bench import _time_once
 
 CASES = [  # batch, h, w, cin, cout, k, s
     (1, 4, 4, 1024, 512, 5, 2), (1, 4, 4, 512, 256, 4, 2), (1, 4, 4, 256, 256, 4, 2),
@@ -28,16 +28,10 @@ CASES = [  # batch, h, w, cin, cout, k, s
 ]
 
 
-def median_ms(fn, rounds=5, seconds=0.03):
+def median_ms(fn, rounds=5):
+    """Median over ``rounds`` samples of cdeconv bench's sampler (>= 30 ms loops), ms."""
     fn()
-    times = []
-    for _ in range(rounds):
-        t0, n = time.perf_counter(), 0
-        while time.perf_counter() - t0 < seconds:
-            fn()
-            n += 1
-        times.append((time.perf_counter() - t0) / n)
-    return float(np.median(times)) * 1e3
+    return float(np.median([_time_once(fn) for _ in range(rounds)])) * 1e3
 
 
 def main():

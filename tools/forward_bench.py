@@ -14,21 +14,12 @@ allocating its output. Not a test: needs torch (the `bench` peers), prints a tab
 import argparse
 import json
 import math
-import time
 
 import numpy as np
 
 import cdeconv
 from cdeconv import _geometry
-from cdeconv._bench import load_workloads
-
-
-def median_ms(fn, seconds=0.03):
-    t0, n = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds:
-        fn()
-        n += 1
-    return (time.perf_counter() - t0) / n * 1e3
+from cdeconv._bench import _time_once, load_workloads
 
 
 def main():
@@ -89,7 +80,7 @@ def main():
                     times = {k: [] for k in fns}
                     for _ in range(args.rounds):
                         for name, fn in fns.items():
-                            times[name].append(median_ms(fn))
+                            times[name].append(_time_once(fn) * 1e3)
                     med = {k: float(np.median(v)) for k, v in times.items()}
                     best = min(v for k, v in med.items() if k != "cdeconv")
                     rows.append((th, op, wl["name"], b, med, best / med["cdeconv"]))
