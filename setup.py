@@ -115,7 +115,8 @@ def extensions():
     c_sources = {"_conv": [os.path.join("src", "_dot.c")]}
     exts = [Extension(f"cdeconv.{name}", [os.path.join("src", f"{name}.pyx")]
                       + c_sources.get(name, []), include_dirs=["src"],
-                      depends=[os.path.join("src", f) for f in ("_dot.h", "_dot_impl.h")])
+                      depends=[os.path.join("src", f) for f in ("_dot.h", "_dot_impl.h",
+                                                                "_igemm_impl.h")])
             for name in modules]
     return cythonize(exts, include_path=["src"], compiler_directives=directives,
                      build_dir="build/cython")

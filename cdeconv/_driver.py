@@ -48,6 +48,28 @@ DIRECT_MIN_OUT_CHANNELS = 32
 DOT_MAX_PIXELS = 32
 DOT_MIN_IN_CHANNELS = 128
 
+#: The implicit-GEMM kernel (src/_dot.h, cd_ig_*: output channels in the vector lanes,
+#: the filter packed once per call, each output's taps summed in registers; no column
+#: buffer, no col2im) runs for channels-last inputs with >= IGEMM_MIN_OUT_CHANNELS
+#: output channels per group and >= IGEMM_MIN_PIXELS input pixels (batch * D * H * W:
+#: the per-call packing of the filter is then paid back), while one phase's reduction
+#: (taps / prod(strides) * input channels per group) stays <= IGEMM_MAX_PHASE_DEPTH
+#: (its filter panels stay in L2), or <= IGEMM_MAX_PHASE_DEPTH_WIDE once there are
+#: >= IGEMM_WIDE_PIXELS input pixels, and the filter has <= IGEMM_MAX_FILTER_ELEMENTS
+#: (its packed copy: 16 MiB in float32).
+#: Measured (tools/dispatch_rules.py, median of 5 x 30 ms loops; cdeconv bench): on
+#: the suite's GEMM-heavy layers 1.0-2.2x faster than GEMM + col2im at 1 and 2 threads
+#: (DCGAN g2/g3 b16 and stride-1 3x3 at ~100 % of sgemm); 3-16 input channels into 64
+#: outputs 2.4-10x; slower below 16 output channels (0.3-0.9x: the vector lanes are
+#: mostly empty), below 256 pixels (0.2-0.95x at batch 1: the packing is not paid back)
+#: and on deep phases with few pixels (0.7-0.9x: 16x4x4x1024 -> 512, 5x5).
+IGEMM_MIN_OUT_CHANNELS = 16
+IGEMM_MIN_PIXELS = 256
+IGEMM_MAX_PHASE_DEPTH = 2048
+IGEMM_WIDE_PIXELS = 1024
+IGEMM_MAX_PHASE_DEPTH_WIDE = 4096
+IGEMM_MAX_FILTER_ELEMENTS = 4 << 20
+
 
 def _gemm_tiles():
     """GEMMs are cut into one tile per CPU of the machine (2..8): enough for every
@@ -69,17 +91,25 @@ _KERNELS = {(kind, np.dtype(dt)): fn[ctype]
 
 
 def choose_transpose_algo(geom):
-    """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct, 2 = dot (see
-    above). Depends only on the shapes."""
+    """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct, 2 = dot,
+    3 = implicit GEMM (see above). Depends only on the shapes."""
     if geom.cf:
         return 0
     if geom.cs <= DIRECT_MAX_IN_CHANNELS and geom.cb >= DIRECT_MIN_OUT_CHANNELS:
         return 1
-    if math.prod(geom.k) <= _conv.DOT_MAX_TAPS:
+    taps = math.prod(geom.k)
+    if taps <= _conv.DOT_MAX_TAPS:
         pixels = geom.batch * math.prod(geom.small)
         if (pixels <= DOT_MAX_PIXELS and min(geom.small[-2:]) >= 2
                 and geom.cs >= DOT_MIN_IN_CHANNELS and geom.cb >= 4):
             return 2
+        depth = taps / math.prod(geom.s) * geom.cs
+        if (geom.cb >= IGEMM_MIN_OUT_CHANNELS and pixels >= IGEMM_MIN_PIXELS
+                and (depth <= IGEMM_MAX_PHASE_DEPTH
+                     or (pixels >= IGEMM_WIDE_PIXELS
+                         and depth <= IGEMM_MAX_PHASE_DEPTH_WIDE))
+                and taps * geom.groups * geom.cb * geom.cs <= IGEMM_MAX_FILTER_ELEMENTS):
+            return 3
     return 0
 
 

@@ -38,7 +38,7 @@ OpenMP pools never run at once.
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset
 
 from _blas cimport gemm_rm, Trans, NO_TRANS, TRANS
@@ -73,6 +73,20 @@ cdef extern from "_dot.h" nogil:
                   const double* B, Py_ssize_t ld, double* C, Py_ssize_t ldc)
     const char* cd_dot_isa()
     int cd_dot_cap_isa(int cap)
+    Py_ssize_t cd_ig_block_f()
+    Py_ssize_t cd_ig_block_d()
+    Py_ssize_t cd_ig_vl_f()
+    Py_ssize_t cd_ig_vl_d()
+    void cd_ig_pack_f(const cd_geom* g, const float* W, float* Wp, Py_ssize_t grp,
+                      Py_ssize_t c0)
+    void cd_ig_pack_d(const cd_geom* g, const double* W, double* Wp, Py_ssize_t grp,
+                      Py_ssize_t c0)
+    void cd_ig_run_f(const cd_geom* g, Py_ssize_t batch, const float* X, const float* Wp,
+                     float* Y, const float* zero, Py_ssize_t grp, Py_ssize_t c0,
+                     Py_ssize_t phase, Py_ssize_t j0, Py_ssize_t j1)
+    void cd_ig_run_d(const cd_geom* g, Py_ssize_t batch, const double* X,
+                     const double* Wp, double* Y, const double* zero, Py_ssize_t grp,
+                     Py_ssize_t c0, Py_ssize_t phase, Py_ssize_t j0, Py_ssize_t j1)
 
 ctypedef Py_ssize_t isize
 
@@ -737,18 +751,20 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
     w : IN  flat filter (kd, kh, kw, big_c / groups, small_c)
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
-    algo : 0 GEMM + col2im; 1 direct AXPY; 2 dot (1 and 2 channels-last only;
-           chosen by cdeconv._driver)
+    algo : 0 GEMM + col2im; 1 direct AXPY; 2 dot; 3 implicit GEMM (1-3 channels-last
+           only; chosen by cdeconv._driver)
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
     if algo != 0:
         if channels_first:
-            raise ValueError("the direct and dot kernels are channels-last only")
-        if algo == 2 and g.taps > CD_MAX_TAPS:
-            raise ValueError(f"the dot kernel takes at most {CD_MAX_TAPS} taps")
+            raise ValueError("the direct, dot and igemm kernels are channels-last only")
+        if algo >= 2 and g.taps > CD_MAX_TAPS:
+            raise ValueError(f"the dot and igemm kernels take at most {CD_MAX_TAPS} taps")
         if y.shape[0] != 0:
-            if algo == 2:
+            if algo == 3:
+                _run_igemm(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
+            elif algo == 2:
                 _run_dot(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
             else:
                 _run_direct(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
@@ -900,6 +916,21 @@ def cap_dot_isa(str name):
     return _DOT_ISAS[cd_dot_cap_isa(_DOT_ISAS.index(name))]
 
 
+cdef void _fill_cd_geom(const Geom* g, cd_geom* cg) noexcept nogil:
+    """The C kernels' view of the geometry (src/_dot.h)."""
+    cdef int i
+    cg.groups = g.groups
+    cg.cb = g.cb
+    cg.cs = g.cs
+    for i in range(3):
+        cg.small[i] = g.small[i]
+        cg.big[i] = g.big[i]
+        cg.k[i] = g.k[i]
+        cg.s[i] = g.s[i]
+        cg.d[i] = g.d[i]
+        cg.pad[i] = g.pad[i]
+
+
 cdef int _run_dot(Geom* g, const floating* X, const floating* W, floating* Y,
                   int n_threads) except -1:
     """The dot kernel over every (group, channel block, big row) task (src/_dot.h).
@@ -914,22 +945,12 @@ cdef int _run_dot(Geom* g, const floating* X, const floating* W, floating* Y,
     cdef cd_colblk* blk = NULL
     cdef isize* kws = NULL
     cdef isize* iws = NULL
-    cdef int i
     n_threads = _threads_for(g, n_threads)
     if X == NULL or g.batch * g.small[0] * g.small[1] * g.small[2] == 0:
         with nogil:
             memset(Y, 0, n_big_rows * g.big[2] * g.groups * g.cb * sizeof(floating))
         return 0
-    cg.groups = g.groups
-    cg.cb = g.cb
-    cg.cs = g.cs
-    for i in range(3):
-        cg.small[i] = g.small[i]
-        cg.big[i] = g.big[i]
-        cg.k[i] = g.k[i]
-        cg.s[i] = g.s[i]
-        cg.d[i] = g.d[i]
-        cg.pad[i] = g.pad[i]
+    _fill_cd_geom(g, &cg)
     cblk = max(<isize>1, DOT_W_BYTES // max(per_c, <isize>1))
     if cblk >= 4:
         cblk -= cblk % 4
@@ -961,6 +982,91 @@ cdef int _run_dot(Geom* g, const floating* X, const floating* W, floating* Y,
         free(blk)
         free(kws)
         free(iws)
+    return 0
+
+
+DEF IG_TASK_OUTPUTS = 96   # outputs per phase per igemm task (a multiple of 6 and 8 rows)
+
+
+cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
+                    int n_threads) except -1:
+    """The implicit-GEMM kernel (src/_dot.h, cd_ig_*): pack the filter into channel
+    panels (parallel over (group, block)), then every (group, block, run) task,
+    dynamically scheduled. Run r is outputs [r * IG_TASK_OUTPUTS, (r + 1) * ...) of
+    every phase: they read about the same small-side rows (in cache from one phase to
+    the next) and write one stretch of the big side (threads never write neighbouring
+    pixels, so no false sharing). Each output is computed by one task in a fixed order:
+    the schedule cannot change a bit of the result."""
+    cdef isize n_big = g.batch * g.big[0] * g.big[1] * g.big[2]
+    cdef isize blk, vl, cbp, n_cblk, n_ph, ph, L = 0, j0, a
+    cdef isize n_tasks, task, grp, cb_i, rest, r, wp_n, ng
+    cdef isize p[3]
+    cdef cd_geom cg
+    cdef char* raw = NULL
+    cdef floating* Wp
+    cdef floating* zero = NULL
+    cdef isize* n_out = NULL
+    n_threads = _threads_for(g, n_threads)
+    if X == NULL or g.batch * g.small[0] * g.small[1] * g.small[2] == 0:
+        with nogil:
+            memset(Y, 0, n_big * g.groups * g.cb * sizeof(floating))
+        return 0
+    _fill_cd_geom(g, &cg)
+    if floating is float:
+        blk = cd_ig_block_f()
+        vl = cd_ig_vl_f()
+    else:
+        blk = cd_ig_block_d()
+        vl = cd_ig_vl_d()
+    cbp = (g.cb + vl - 1) // vl * vl
+    n_cblk = (cbp + blk - 1) // blk
+    n_ph = g.s[0] * g.s[1] * g.s[2]
+    wp_n = g.groups * g.taps * cbp * g.cs
+    ng = g.groups * n_cblk
+    try:
+        raw = <char*>malloc(wp_n * sizeof(floating) + 64)
+        zero = <floating*>calloc(max(g.cs, <isize>1), sizeof(floating))
+        n_out = <isize*>malloc(n_ph * sizeof(isize))
+        if raw == NULL or zero == NULL or n_out == NULL:
+            raise MemoryError(f"cdeconv: cannot allocate the {wp_n * sizeof(floating)}"
+                              "-byte packed filter")
+        # 64-byte aligned panels: no vector load of the filter splits a cache line
+        Wp = <floating*>(raw + (64 - <size_t>raw % 64) % 64)
+        # a phase has ceil((big - p) / s) outputs per axis
+        for ph in range(n_ph):
+            p[2] = ph % g.s[2]
+            p[1] = (ph // g.s[2]) % g.s[1]
+            p[0] = ph // (g.s[2] * g.s[1])
+            n_out[ph] = g.batch
+            for a in range(3):
+                n_out[ph] *= (g.big[a] - p[a] + g.s[a] - 1) // g.s[a] if p[a] < g.big[a] else 0
+            L = max(L, (n_out[ph] + IG_TASK_OUTPUTS - 1) // IG_TASK_OUTPUTS)
+        n_tasks = ng * L
+        with nogil:
+            for task in prange(ng, schedule='static', num_threads=min(<isize>n_threads, ng)):
+                if floating is float:
+                    cd_ig_pack_f(&cg, W, Wp, task // n_cblk, (task % n_cblk) * blk)
+                else:
+                    cd_ig_pack_d(&cg, W, Wp, task // n_cblk, (task % n_cblk) * blk)
+            for task in prange(n_tasks, schedule='dynamic',
+                               num_threads=min(<isize>n_threads, n_tasks)):
+                grp = task // (n_cblk * L)
+                rest = task % (n_cblk * L)
+                cb_i = rest // L
+                r = rest % L
+                j0 = r * IG_TASK_OUTPUTS
+                for ph in range(n_ph):
+                    if j0 < n_out[ph]:
+                        if floating is float:
+                            cd_ig_run_f(&cg, g.batch, X, Wp, Y, zero, grp, cb_i * blk, ph,
+                                        j0, min(n_out[ph], j0 + IG_TASK_OUTPUTS))
+                        else:
+                            cd_ig_run_d(&cg, g.batch, X, Wp, Y, zero, grp, cb_i * blk, ph,
+                                        j0, min(n_out[ph], j0 + IG_TASK_OUTPUTS))
+    finally:
+        free(raw)
+        free(zero)
+        free(n_out)
     return 0
 
 

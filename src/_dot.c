@@ -26,6 +26,8 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 /* ---- baseline ---- */
 #define CD_T float
 #define CD_SUF f_base
+#define CD_IG_NV 2
+#define CD_IG_ACC 8
 #define CD_VL 4
 #define CD_MAXACC 8
 #include "_dot_impl.h"
@@ -33,9 +35,13 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 #undef CD_SUF
 #undef CD_VL
 #undef CD_MAXACC
+#undef CD_IG_NV
+#undef CD_IG_ACC
 
 #define CD_T double
 #define CD_SUF d_base
+#define CD_IG_NV 2
+#define CD_IG_ACC 8
 #define CD_VL 2
 #define CD_MAXACC 8
 #include "_dot_impl.h"
@@ -43,6 +49,8 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 #undef CD_SUF
 #undef CD_VL
 #undef CD_MAXACC
+#undef CD_IG_NV
+#undef CD_IG_ACC
 
 #ifdef CD_X86_DISPATCH
 /* ---- AVX2 + FMA (16 vector registers) ---- */
@@ -50,6 +58,8 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 #pragma GCC target("avx2,fma")
 #define CD_T float
 #define CD_SUF f_avx2
+#define CD_IG_NV 2
+#define CD_IG_ACC 12
 #define CD_VL 8
 #define CD_MAXACC 12
 #include "_dot_impl.h"
@@ -57,9 +67,13 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 #undef CD_SUF
 #undef CD_VL
 #undef CD_MAXACC
+#undef CD_IG_NV
+#undef CD_IG_ACC
 
 #define CD_T double
 #define CD_SUF d_avx2
+#define CD_IG_NV 2
+#define CD_IG_ACC 12
 #define CD_VL 4
 #define CD_MAXACC 12
 #include "_dot_impl.h"
@@ -67,6 +81,8 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 #undef CD_SUF
 #undef CD_VL
 #undef CD_MAXACC
+#undef CD_IG_NV
+#undef CD_IG_ACC
 #pragma GCC pop_options
 
 /* ---- AVX-512 (32 vector registers, masked tails) ---- */
@@ -74,6 +90,8 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 #pragma GCC target("avx512f,avx2,fma")
 #define CD_T float
 #define CD_SUF f_avx512
+#define CD_IG_NV 4
+#define CD_IG_ACC 24
 #define CD_VL 16
 #define CD_MAXACC 16
 #define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p)))
@@ -82,10 +100,14 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 #undef CD_SUF
 #undef CD_VL
 #undef CD_MAXACC
+#undef CD_IG_NV
+#undef CD_IG_ACC
 #undef CD_TAIL
 
 #define CD_T double
 #define CD_SUF d_avx512
+#define CD_IG_NV 4
+#define CD_IG_ACC 24
 #define CD_VL 8
 #define CD_MAXACC 16
 #define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1u), (p)))
@@ -94,6 +116,8 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
 #undef CD_SUF
 #undef CD_VL
 #undef CD_MAXACC
+#undef CD_IG_NV
+#undef CD_IG_ACC
 #undef CD_TAIL
 #pragma GCC pop_options
 #endif
@@ -230,3 +254,41 @@ void cd_abt_##s(cd_isz m, cd_isz n, cd_isz k, const T* A, const T* B, cd_isz ld,
 }
 CD_ABT_ENTRY(float, f)
 CD_ABT_ENTRY(double, d)
+
+/* the implicit-GEMM kernel (cd_ig_* in _dot.h) of the instruction set in use; the
+ * panel width and vector length come from the instantiation that runs */
+#ifdef CD_X86_DISPATCH
+#define CD_ISA_RETURN(fn, args)                                 \
+    switch (cd_isa()) {                                         \
+    case CD_ISA_AVX512: return fn##_avx512 args;                \
+    case CD_ISA_AVX2: return fn##_avx2 args;                    \
+    default: break;                                             \
+    }
+#else
+#define CD_ISA_RETURN(fn, args)
+#endif
+#define CD_IG_ENTRY(T, s)                                                           \
+cd_isz cd_ig_block_##s(void)                                                        \
+{                                                                                   \
+    CD_ISA_RETURN(cd_igblock_##s, ())                                               \
+    return cd_igblock_##s##_base();                                                 \
+}                                                                                   \
+cd_isz cd_ig_vl_##s(void)                                                           \
+{                                                                                   \
+    CD_ISA_RETURN(cd_igvl_##s, ())                                                  \
+    return cd_igvl_##s##_base();                                                    \
+}                                                                                   \
+void cd_ig_pack_##s(const cd_geom* g, const T* W, T* Wp, cd_isz grp, cd_isz c0)     \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_igpack_##s, (g, W, Wp, grp, c0))                               \
+    cd_igpack_##s##_base(g, W, Wp, grp, c0);                                        \
+}                                                                                   \
+void cd_ig_run_##s(const cd_geom* g, cd_isz batch, const T* X, const T* Wp, T* Y,   \
+                   const T* zero, cd_isz grp, cd_isz c0, cd_isz phase, cd_isz j0,   \
+                   cd_isz j1)                                                       \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_igrun_##s, (g, batch, X, Wp, Y, zero, grp, c0, phase, j0, j1)) \
+    cd_igrun_##s##_base(g, batch, X, Wp, Y, zero, grp, c0, phase, j0, j1);          \
+}
+CD_IG_ENTRY(float, f)
+CD_IG_ENTRY(double, d)

@@ -70,6 +70,42 @@ void cd_abt_f(cd_isz m, cd_isz n, cd_isz k, const float* A, const float* B, cd_i
 void cd_abt_d(cd_isz m, cd_isz n, cd_isz k, const double* A, const double* B, cd_isz ld,
               double* C, cd_isz ldc);
 
+/* The implicit-GEMM ("igemm") transposed kernel: output-stationary like the dot kernel,
+ * but the output channels are the vector lanes, so a big-side pixel's channels are
+ * accumulated as outer products (broadcast input channel x filter vector) and the
+ * filter is read from a packed copy:
+ *
+ *     Y[b, z, grp*Cb + c] = sum over taps t landing on z, k < Cs of
+ *                           X[b, y(z, t), grp*Cs + k] * Wp[grp][c / B][t][k][c % B]
+ *
+ * The big side is split into its phases (z mod s per axis: the outputs of one phase
+ * take the same taps, their sources one small pixel apart); a phase's outputs, in
+ * raster order over (batch, D, H, W), are computed in tiles of up to 8 outputs x a
+ * channel block of B = cd_ig_block() channels, every tile's sum in registers, taps then
+ * channels in one fixed order: no column buffer, no col2im, no zero pass, and each
+ * output is written once, by one tile whatever the thread count.
+ *
+ * Packed filter: for group grp, block start c0 (a multiple of B), panel width
+ * nr = min(B, Cbp - c0) with Cbp = Cb rounded up to cd_ig_vl() (zeros past Cb),
+ *     Wp[(grp*T*Cbp + c0*T + t*nr) * Cs + k*nr + c] = W[t, c0 + c, grp*Cs + k];
+ * cd_ig_pack fills one (grp, c0) block. Pack and run with the same instruction set. */
+cd_isz cd_ig_block_f(void);
+cd_isz cd_ig_block_d(void);
+cd_isz cd_ig_vl_f(void);
+cd_isz cd_ig_vl_d(void);
+void cd_ig_pack_f(const cd_geom* g, const float* W, float* Wp, cd_isz grp, cd_isz c0);
+void cd_ig_pack_d(const cd_geom* g, const double* W, double* Wp, cd_isz grp, cd_isz c0);
+/* Write the outputs j0 <= j < j1 of phase `phase` (its index over (s0, s1, s2), row
+ * major; j in raster order over (batch, its D, H, W outputs)), channels [c0, c0 + nr)
+ * of group grp. zero: Cs zeros (the source of taps that fall outside the small side).
+ * Safe to call concurrently for distinct (phase, j range, grp, c0). */
+void cd_ig_run_f(const cd_geom* g, cd_isz batch, const float* X, const float* Wp,
+                 float* Y, const float* zero, cd_isz grp, cd_isz c0, cd_isz phase,
+                 cd_isz j0, cd_isz j1);
+void cd_ig_run_d(const cd_geom* g, cd_isz batch, const double* X, const double* Wp,
+                 double* Y, const double* zero, cd_isz grp, cd_isz c0, cd_isz phase,
+                 cd_isz j0, cd_isz j1);
+
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);
 /* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.

@@ -41,3 +41,31 @@ def chunking(request, monkeypatch):
     if request.param == "one-row-chunks":
         monkeypatch.setattr(_driver, "CHUNK_BYTES", 1)
     return request.param
+
+
+#: the instruction-set builds of the C kernels (src/_dot.c)
+ISAS = ["baseline", "avx2", "avx512"]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run the test with the C kernels (dot, igemm) capped at one instruction set."""
+    from cdeconv import _conv
+    got = _conv.cap_dot_isa(request.param)
+    if got != request.param:
+        _conv.cap_dot_isa("avx512")
+        pytest.skip(f"this CPU has no {request.param}")
+    yield got
+    _conv.cap_dot_isa("avx512")
+
+
+def run_kernel(algo, n, x, w, s, padding, d=None, groups=1):
+    """The transposed conv of channels-last x through kernel ``algo`` of
+    cdeconv._driver, forced (whatever the dispatcher would pick), into a NaN-filled
+    output so an element the kernel never writes shows."""
+    from cdeconv import _geometry
+    fmt = {1: "NWC", 2: "NHWC", 3: "NDHWC"}[n]
+    geom = _geometry.transposed_geometry(n, x, w, None, s, padding, fmt, d, groups)
+    y = np.full(geom.shape("big"), np.nan, x.dtype)
+    _driver.run(geom, x, w, y, "transpose", algo=algo)
+    return y

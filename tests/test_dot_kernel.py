@@ -10,28 +10,11 @@ import pytest
 import cdeconv
 from cdeconv import _conv, _driver, _geometry, _reference
 
-from conftest import dyadic
-
-ISAS = ["baseline", "avx2", "avx512"]
+from conftest import ISAS, dyadic, run_kernel
 
 
-@pytest.fixture(params=ISAS)
-def isa(request):
-    """Run the test with the dot kernel capped at one instruction set."""
-    got = _conv.cap_dot_isa(request.param)
-    if got != request.param:
-        _conv.cap_dot_isa("avx512")
-        pytest.skip(f"this CPU has no {request.param}")
-    yield got
-    _conv.cap_dot_isa("avx512")
-
-
-def _run_dot(n, x, w, s, padding, d=None, groups=1, fmt=None):
-    fmt = fmt or {1: "NWC", 2: "NHWC", 3: "NDHWC"}[n]
-    geom = _geometry.transposed_geometry(n, x, w, None, s, padding, fmt, d, groups)
-    y = np.full(geom.shape("big"), np.nan, x.dtype)
-    _driver.run(geom, x, w, y, "transpose", algo=2)
-    return y
+def _run_dot(n, x, w, s, padding, d=None, groups=1):
+    return run_kernel(2, n, x, w, s, padding, d, groups)
 
 
 # (input channels, output channels per group, kernel, stride, dilation, padding, groups)

@@ -1,13 +1,14 @@
 """Measure the transposed-convolution kernels against each other around the dispatch
-rules in cdeconv/_driver.py (GEMM + col2im = 0, dot = 2; the direct kernel 1 has its own
-rule for 1-2 input channels).
+rules in cdeconv/_driver.py (GEMM + col2im = 0, dot = 2, implicit GEMM = 3; the direct
+kernel 1 has its own rule for 1-2 input channels).
 
-    python tools/dispatch_rules.py [--threads 1,2]
+    python tools/dispatch_rules.py [--threads 1,2] [--igemm-only]
 
-For each shape: median of 5 loops of >= 30 ms per kernel, `out=` preallocated, the ratio
-GEMM time / dot time (> 1: dot faster) and what the dispatcher picks. The shapes are
-the suite's batch-1 heads, FSRCNN-like one-output layers, and the neighbours where the
-rules stop (8x8 inputs, 1x1 inputs, 2-3 output channels, 8 input channels).
+For each shape: median of 5 loops of >= 30 ms per kernel, `out=` preallocated, each
+kernel's time, the fastest and what the dispatcher picks. The shapes are the suite's
+batch-1 heads, FSRCNN-like one-output layers, the neighbours where the dot rule stops
+(8x8 inputs, 1x1 inputs, 2-3 output channels, 8 input channels), and the igemm rule's
+edges (input pixels around 256, 3-16 input and 4-32 output channels, deep phases).
 """
 import argparse
 
@@ -26,6 +27,16 @@ CASES = [  # batch, h, w, cin, cout, k, s
     (1, 120, 160, 56, 1, 9, 2), (1, 64, 64, 128, 1, 5, 2), (4, 32, 32, 8, 1, 3, 2),
     (1, 64, 64, 64, 2, 4, 2), (1, 64, 64, 96, 3, 7, 2), (1, 32, 32, 256, 3, 3, 1),
 ]
+IGEMM_CASES = [  # the implicit-GEMM rule's edges
+    (1, 8, 8, 256, 128, 4, 2), (2, 8, 8, 256, 128, 4, 2), (1, 16, 16, 256, 128, 4, 2),
+    (1, 8, 16, 512, 256, 5, 2), (4, 8, 8, 512, 256, 5, 2), (16, 4, 4, 1024, 512, 5, 2),
+    (16, 4, 4, 768, 256, 5, 2), (4, 16, 16, 640, 128, 5, 2),
+    (1, 32, 32, 3, 64, 3, 1), (1, 32, 32, 8, 64, 4, 2), (1, 32, 32, 16, 64, 4, 2),
+    (1, 32, 32, 64, 4, 4, 2), (1, 32, 32, 64, 8, 4, 2), (1, 32, 32, 64, 16, 4, 2),
+    (1, 32, 32, 64, 32, 4, 2), (4, 32, 32, 64, 8, 4, 2), (4, 32, 32, 64, 16, 4, 2),
+    (1, 56, 56, 64, 64, 3, 1), (1, 28, 28, 128, 128, 3, 1), (1, 64, 64, 32, 32, 3, 1),
+    (8, 64, 64, 64, 32, 2, 2), (1, 128, 128, 64, 32, 2, 2),
+]
 
 
 def median_ms(fn, rounds=5):
@@ -37,22 +48,27 @@ def median_ms(fn, rounds=5):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--igemm-only", action="store_true",
+                    help="only the implicit-GEMM rule's shapes")
     args = ap.parse_args()
+    cases = IGEMM_CASES if args.igemm_only else CASES + IGEMM_CASES
     rng = np.random.default_rng(0)
     for th in (int(t) for t in args.threads.split(",")):
         cdeconv.set_num_threads(th)
-        for b, h, w, cin, cout, k, s in CASES:
+        for b, h, w, cin, cout, k, s in cases:
             x = rng.random((b, h, w, cin), np.float32)
             f = rng.random((k, k, cout, cin), np.float32)
             pad = "VALID" if h == 1 else "SAME"
             geom = _geometry.transposed_geometry(2, x, f, None, s, pad, "NHWC", None)
             y = np.empty(geom.shape("big"), np.float32)
-            gemm, dot = (median_ms(lambda a=a: _driver.run(geom, x, f, y, "transpose",
-                                                           algo=a)) for a in (0, 2))
+            names = {0: "gemm", 2: "dot", 3: "igemm"}
+            ms = {a: median_ms(lambda a=a: _driver.run(geom, x, f, y, "transpose", algo=a))
+                  for a in names}
+            best = min(ms, key=ms.get)
+            times = "  ".join(f"{names[a]} {t:8.3f}" for a, t in ms.items())
             print(f"{th} thread(s)  batch {b:2d}  {h}x{w}x{cin} -> {cout}  k{k} s{s}: "
-                  f"gemm {gemm:8.3f} ms  dot {dot:8.3f} ms  gemm/dot {gemm / dot:5.2f}  "
-                  f"picks {_driver.choose_transpose_algo(geom)}", flush=True)
-
+                  f"{times} ms  fastest {names[best]}  picks "
+                  f"{names.get(_driver.choose_transpose_algo(geom), 'direct')}", flush=True)
 
 if __name__ == "__main__":
     main()

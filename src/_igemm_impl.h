@@ -1,0 +1,198 @@
+/* One instantiation of the implicit-GEMM transposed kernel ("igemm", see _dot.h),
+ * included by _dot.c right after _dot_impl.h for the same (dtype, instruction set), so
+ * CD_T, CD_SUF, CD_VL, CD_VEC and cd_load_ are defined. Also expects:
+ *   CD_IG_NV    the most vectors of output channels one tile holds (panel width
+ *               CD_IG_NV * CD_VL channels)
+ *   CD_IG_ACC   accumulator vectors that fit in registers (tile rows MR * NV <= ACC)
+ * No header guard: meant to be included several times.
+ */
+
+_Static_assert(CD_IG_NV >= 1 && CD_IG_NV <= 4, "the micro-kernel holds 1-4 vectors");
+
+/* The widest channel block (panel) and the vector length of this instantiation: the
+ * packed filter's layout, so the packing and the kernel must run the same one. */
+static inline cd_isz CD_CAT(cd_igblock_, CD_SUF)(void) { return (cd_isz)CD_IG_NV * CD_VL; }
+static inline cd_isz CD_CAT(cd_igvl_, CD_SUF)(void) { return CD_VL; }
+
+/* The tile rows (outputs) of a tile of nv vectors. */
+static inline int CD_CAT(cd_ig_mr_, CD_SUF)(int nv)
+{
+    int mr = CD_IG_ACC / (nv < 1 ? 1 : nv);
+    return mr > 8 ? 8 : mr < 1 ? 1 : mr;
+}
+
+/* The micro-kernel: for i < MR outputs and NV vectors of channels,
+ *     acc[i] = sum over t < nt, k < K of a[t*MR + i][k] * bt[t][k*NV*VL : (k+1)*NV*VL]
+ * (a: the small-side pixel each output reads through tap t, or a row of zeros; bt: the
+ * packed filter panel of tap t, one row of NV*VL channels per small-side channel k).
+ * Every output lane is one chain of fused multiply-adds in the fixed order (t, k):
+ * the result does not depend on the tile, the task split or the thread count.
+ * y[i] receives the first nc <= NV*VL channels. */
+static inline __attribute__((always_inline)) void
+CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* const* a,
+                         const CD_T* const* bt, cd_isz K, CD_T* const* y, cd_isz nc)
+{
+    CD_VEC acc[8][4];
+    const cd_isz nr = (cd_isz)NV * CD_VL;
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = (CD_VEC){0};
+    for (cd_isz t = 0; t < nt; t++) {
+        const CD_T* ap[8];
+        const CD_T* bp = bt[t];
+        for (int i = 0; i < MR; i++)
+            ap[i] = a[t * MR + i];
+        for (cd_isz k = 0; k < K; k++) {
+            CD_VEC b[4];
+            for (int v = 0; v < NV; v++)
+                b[v] = CD_CAT(cd_load_, CD_SUF)(bp + k * nr + v * CD_VL);
+            for (int i = 0; i < MR; i++) {
+                const CD_T s = ap[i][k];
+                for (int v = 0; v < NV; v++)
+                    acc[i][v] += s * b[v];
+            }
+        }
+    }
+    if (nc == nr) {
+        for (int i = 0; i < MR; i++)
+            for (int v = 0; v < NV; v++)
+                __builtin_memcpy(y[i] + v * CD_VL, &acc[i][v], sizeof(CD_VEC));
+    } else {
+        for (int i = 0; i < MR; i++)
+            for (cd_isz c = 0; c < nc; c++)
+                y[i][c] = acc[i][c / CD_VL][c % CD_VL];
+    }
+}
+
+static void
+CD_CAT(cd_igmk_any_, CD_SUF)(int MR, int NV, cd_isz nt, const CD_T* const* a,
+                             const CD_T* const* bt, cd_isz K, CD_T* const* y, cd_isz nc)
+{
+#define CD_IGK(m, v) case (m) * 8 + (v): \
+    CD_CAT(cd_igmk_, CD_SUF)(m, v, nt, a, bt, K, y, nc); return;
+#define CD_IGK4(m) CD_IGK(m, 1) CD_IGK(m, 2) CD_IGK(m, 3) CD_IGK(m, 4)
+    switch (MR * 8 + NV) {
+        CD_IGK4(1) CD_IGK4(2) CD_IGK4(3) CD_IGK4(4)
+        CD_IGK4(5) CD_IGK4(6) CD_IGK4(7) CD_IGK4(8)
+        default: {
+            /* more rows than any variant (never planned: MR <= 8): a row at a time, so
+             * no output is ever left unwritten (NV <= 4 by CD_IG_NV) */
+            const CD_T* ai[CD_MAX_TAPS];
+            for (int i = 0; i < MR; i++) {
+                for (cd_isz t = 0; t < nt; t++)
+                    ai[t] = a[t * MR + i];
+                switch (NV) {
+                    case 1: CD_CAT(cd_igmk_, CD_SUF)(1, 1, nt, ai, bt, K, y + i, nc); break;
+                    case 2: CD_CAT(cd_igmk_, CD_SUF)(1, 2, nt, ai, bt, K, y + i, nc); break;
+                    case 3: CD_CAT(cd_igmk_, CD_SUF)(1, 3, nt, ai, bt, K, y + i, nc); break;
+                    default: CD_CAT(cd_igmk_, CD_SUF)(1, 4, nt, ai, bt, K, y + i, nc); break;
+                }
+            }
+        }
+            return;
+    }
+#undef CD_IGK4
+#undef CD_IGK
+}
+
+/* The outputs [j0, j1) of phase `phase` (see cd_ig_run in _dot.h), channel block
+ * starting at c0, group grp. */
+static void
+CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const CD_T* Wp,
+                          CD_T* Y, const CD_T* zero, cd_isz grp, cd_isz c0, cd_isz phase,
+                          cd_isz j0, cd_isz j1)
+{
+    const cd_isz SD = g->small[0], SH = g->small[1], SW = g->small[2];
+    const cd_isz BD = g->big[0], BH = g->big[1], BW = g->big[2];
+    const cd_isz Cb = g->cb, Cs = g->cs, T = g->k[0] * g->k[1] * g->k[2];
+    const cd_isz Cbig = g->groups * Cb, Csmall = g->groups * Cs;
+    const cd_isz blk = (cd_isz)CD_IG_NV * CD_VL;
+    const cd_isz cbp = (Cb + CD_VL - 1) / CD_VL * CD_VL;
+    const cd_isz rem = cbp - c0;
+    const cd_isz nr = rem < blk ? rem : blk;
+    const int NV = (int)(nr / CD_VL);
+    const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
+    const cd_isz nc = Cb - c0 < nr ? Cb - c0 : nr;
+    cd_isz p[3], n[3], o[CD_MAX_TAPS][3];
+    const CD_T* bt[CD_MAX_TAPS];
+    const CD_T* a[CD_MAX_TAPS * 8];
+    CD_T* y[8];
+    cd_isz q[8][4];
+    cd_isz nt = 0;
+    p[2] = phase % g->s[2];
+    p[1] = (phase / g->s[2]) % g->s[1];
+    p[0] = phase / (g->s[2] * g->s[1]);
+    for (int ax = 0; ax < 3; ax++)
+        n[ax] = p[ax] < g->big[ax] ? (g->big[ax] - p[ax] + g->s[ax] - 1) / g->s[ax] : 0;
+    /* the taps that reach this phase and the small-side offset each adds */
+    for (cd_isz kd = 0; kd < g->k[0]; kd++)
+        for (cd_isz kh = 0; kh < g->k[1]; kh++)
+            for (cd_isz kw = 0; kw < g->k[2]; kw++) {
+                cd_isz kk[3] = {kd, kh, kw}, ok = 1;
+                for (int ax = 0; ax < 3 && ok; ax++) {
+                    cd_isz r = p[ax] + g->pad[ax] - kk[ax] * g->d[ax];
+                    ok = r % g->s[ax] == 0;
+                    o[nt][ax] = r / g->s[ax];     /* exact: r is a multiple */
+                }
+                if (!ok)
+                    continue;
+                bt[nt] = Wp + (grp * T * cbp + c0 * T + ((kd * g->k[1] + kh) * g->k[2] + kw) * nr) * Cs;
+                nt++;
+            }
+    for (cd_isz j = j0; j < j1; j += MR) {
+        const int mr = (int)(j1 - j < MR ? j1 - j : MR);
+        for (int i = 0; i < mr; i++) {
+            cd_isz jj = j + i;
+            q[i][2] = jj % n[2];
+            jj /= n[2];
+            q[i][1] = jj % n[1];
+            jj /= n[1];
+            q[i][0] = jj % n[0];
+            q[i][3] = jj / n[0];            /* the image */
+            y[i] = Y + (((q[i][3] * BD + p[0] + g->s[0] * q[i][0]) * BH
+                         + p[1] + g->s[1] * q[i][1]) * BW + p[2] + g->s[2] * q[i][2]) * Cbig
+                   + grp * Cb + c0;
+        }
+        if (nt == 0) {
+            /* no tap reaches this phase: a sum of nothing */
+            for (int i = 0; i < mr; i++)
+                for (cd_isz c = 0; c < nc; c++)
+                    y[i][c] = 0;
+            continue;
+        }
+        for (cd_isz t = 0; t < nt; t++)
+            for (int i = 0; i < mr; i++) {
+                cd_isz sd = q[i][0] + o[t][0], sh = q[i][1] + o[t][1], sw = q[i][2] + o[t][2];
+                a[t * mr + i] = (sd >= 0 && sd < SD && sh >= 0 && sh < SH && sw >= 0 && sw < SW)
+                    ? X + (((q[i][3] * SD + sd) * SH + sh) * SW + sw) * Csmall + grp * Cs
+                    : zero;
+            }
+        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, Cs, y, nc);
+    }
+}
+
+/* Wp (this group and channel block) := the filter panels: for tap t, small-side channel
+ * k, the block's nr channels c (zeros past Cb): Wp[t][k][c] = W[t, c0 + c, grp*Cs + k]. */
+static void
+CD_CAT(cd_igpack_, CD_SUF)(const cd_geom* g, const CD_T* W, CD_T* Wp, cd_isz grp, cd_isz c0)
+{
+    const cd_isz Cb = g->cb, Cs = g->cs, T = g->k[0] * g->k[1] * g->k[2];
+    const cd_isz Csmall = g->groups * Cs;
+    const cd_isz blk = (cd_isz)CD_IG_NV * CD_VL;
+    const cd_isz cbp = (Cb + CD_VL - 1) / CD_VL * CD_VL;
+    const cd_isz nr = cbp - c0 < blk ? cbp - c0 : blk;
+    CD_T* base = Wp + (grp * T * cbp + c0 * T) * Cs;
+    for (cd_isz t = 0; t < T; t++) {
+        CD_T* P = base + t * nr * Cs;
+        for (cd_isz c = 0; c < nr; c++) {
+            if (c0 + c < Cb) {
+                const CD_T* w = W + (t * Cb + c0 + c) * Csmall + grp * Cs;
+                for (cd_isz k = 0; k < Cs; k++)
+                    P[k * nr + c] = w[k];
+            } else {
+                for (cd_isz k = 0; k < Cs; k++)
+                    P[k * nr + c] = 0;
+            }
+        }
+    }
+}

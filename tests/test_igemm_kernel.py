@@ -1,0 +1,187 @@
+"""The implicit-GEMM kernel (src/_igemm_impl.h; algo 3 in cdeconv._driver) against the
+float64 NumPy reference, in every instruction-set build this CPU can run (baseline,
+AVX2, AVX-512). The shapes hit the channel-block tails (output channels around
+multiples of the 4-, 8- and 16-lane vectors and of the 1-4 vector panels), every tile
+height (a phase's outputs in runs of 1-8, across rows and images), phases no tap
+reaches, groups, dilation, stride 3, every padding form, 1-D and 3-D. The kernel is
+forced, so shapes outside the dispatch rule are covered too; the rule itself is tested
+on the suite's layers."""
+import threading
+
+import numpy as np
+import pytest
+
+import cdeconv
+from cdeconv import _conv, _driver, _geometry, _reference
+
+from conftest import dyadic, run_kernel
+
+
+def _run(n, x, w, s, padding, d=None, groups=1):
+    return run_kernel(3, n, x, w, s, padding, d, groups)
+
+
+# (input channels, output channels per group, kernel, stride, dilation, padding, groups)
+CASES = [
+    (1, 1, (3, 3), 2, 1, "SAME", 1),
+    (3, 3, (3, 3), 2, 1, "SAME", 1),
+    (7, 17, (4, 4), 2, 1, "SAME", 1),       # 16 + 1 channels
+    (8, 33, (5, 5), 2, 1, "VALID", 1),
+    (16, 64, (4, 4), 2, 1, "SAME", 1),      # one full 4-vector panel (AVX-512)
+    (17, 65, (3, 3), 1, 1, "SAME", 1),      # a full panel and a 1-channel panel
+    (33, 70, (5, 5), 3, 2, "VALID", 1),     # stride 3, dilation 2
+    (40, 20, (3, 2), (2, 1), (1, 2), [[0, 0], [1, 2], [0, 1], [0, 0]], 1),
+    (24, 12, (2, 2), 2, 1, "SAME", 2),      # groups
+    (20, 5, (3, 3), 2, 1, "SAME", 4),
+    (9, 130, (1, 1), 2, 1, "VALID", 1),     # 1x1 stride 2: three phases get no tap
+    (5, 24, (2, 2), 2, 2, "VALID", 1),      # dilation 2 = stride: odd phases get none
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}-g{c[6]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_igemm_kernel_matches_the_reference(case, dtype, isa, rng):
+    cin, cout_g, k, s, d, padding, groups = case
+    for batch, hw in [(2, (5, 7)), (1, (1, 9)), (1, (6, 1)), (3, (13, 11))]:
+        x = dyadic(rng, (batch,) + hw + (cin,), dtype)
+        w = dyadic(rng, k + (cout_g, cin), dtype)      # TF layout: all input channels
+        got = _run(2, x, w, s, padding, d, groups)
+        want = _reference.conv2d_transpose(x, w, None, s, padding, "NHWC", d,
+                                           groups=groups)
+        # dyadic data: every partial sum is exact, so the kernel's order does not matter
+        np.testing.assert_array_equal(got, want, err_msg=f"{isa}, batch {batch}, {hw}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_igemm_kernel_random_data_close_to_float64(dtype, isa):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 9, 7, 300)).astype(dtype)
+    w = rng.standard_normal((5, 5, 70, 300)).astype(dtype)
+    got = _run(2, x, w, 2, "SAME")
+    want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
+                                       2, "SAME", "NHWC")
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_igemm_kernel_1d_and_3d(isa, rng):
+    x = dyadic(rng, (2, 11, 19))
+    w = dyadic(rng, (5, 21, 19))
+    np.testing.assert_array_equal(_run(1, x, w, 2, "SAME"),
+                                  _reference.conv_transpose_nd(1, x, w, None, 2, "SAME",
+                                                               "NWC"))
+    x = dyadic(rng, (2, 3, 4, 5, 18))
+    w = dyadic(rng, (2, 3, 3, 20, 18))
+    np.testing.assert_array_equal(_run(3, x, w, [1, 2, 2], "SAME"),
+                                  _reference.conv_transpose_nd(3, x, w, None, [1, 2, 2],
+                                                               "SAME", "NDHWC"))
+
+
+def test_igemm_kernel_propagates_nan_and_inf(isa):
+    x = np.ones((1, 3, 3, 20), np.float32)
+    w = np.ones((3, 3, 20, 20), np.float32)
+    x[0, 1, 1, 19] = np.nan
+    w[0, 0, 17, 0] = np.inf               # a channel in the second vector
+    got = _run(2, x, w, 2, "SAME")
+    want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
+                                       2, "SAME")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    assert np.isnan(got).any() and np.isinf(got).any()
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[finite], want[finite])
+
+
+def test_igemm_kernel_empty_inputs_give_zeros():
+    x = np.ones((2, 0, 3, 20), np.float32)
+    w = np.ones((3, 3, 32, 20), np.float32)
+    geom = _geometry.transposed_geometry(2, x, w, [2, 7], 2, "VALID", "NHWC", None)
+    y = np.full(geom.shape("big"), np.nan, np.float32)
+    _driver.run(geom, x, w, y, "transpose", algo=3)
+    assert (y == 0).all()
+
+
+def test_igemm_kernel_refuses_channels_first_and_huge_kernels():
+    x = np.ones((1, 20, 3, 3), np.float32)
+    w = np.ones((3, 3, 32, 20), np.float32)
+    geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NCHW", None)
+    with pytest.raises(ValueError, match="channels-last"):
+        _driver.run(geom, x, w, np.empty(geom.shape("big"), np.float32), "transpose",
+                    algo=3)
+    k = int(np.sqrt(_conv.DOT_MAX_TAPS)) + 1
+    x = np.ones((1, 2, 2, 16), np.float32)
+    w = np.ones((k, k, 16, 16), np.float32)
+    geom = _geometry.transposed_geometry(2, x, w, None, 1, "SAME", "NHWC", None)
+    assert _driver.choose_transpose_algo(geom) == 0
+    with pytest.raises(ValueError, match="taps"):
+        _driver.run(geom, x, w, np.empty(geom.shape("big"), np.float32), "transpose",
+                    algo=3)
+
+
+def test_igemm_results_do_not_depend_on_threads_or_concurrency():
+    """Each output is summed by one task in one order: bitwise the same at 1, 2 and 3
+    threads and from 4 Python threads at once (random data: any order change shows)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 16, 16, 64)).astype(np.float32)
+    w = rng.standard_normal((4, 4, 48, 64)).astype(np.float32)
+    geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NHWC", None)
+    assert _driver.choose_transpose_algo(geom) == 3
+    before = cdeconv.get_num_threads()
+    outs = []
+    try:
+        for n in (1, 2, 3):
+            cdeconv.set_num_threads(n)
+            outs.append(cdeconv.conv2d_transpose(x, w, None, 2, "SAME"))
+    finally:
+        cdeconv.set_num_threads(before)
+    got = [None] * 4
+
+    def work(i):
+        got[i] = cdeconv.conv2d_transpose(x, w, None, 2, "SAME")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for y in outs[1:] + got:
+        np.testing.assert_array_equal(y, outs[0])
+
+
+def _algo(x_shape, w_shape, s=2, padding="SAME", fmt="NHWC", groups=1):
+    geom = _geometry.transposed_geometry(2, np.empty(x_shape, np.float32),
+                                         np.empty(w_shape, np.float32), None, s, padding,
+                                         fmt, None, groups)
+    return _driver.choose_transpose_algo(geom)
+
+
+def test_dispatch_rule_routes_the_measured_layers_to_igemm():
+    assert _algo((16, 8, 8, 512), (5, 5, 256, 512)) == 3       # DCGAN TF g2 b16
+    assert _algo((1, 16, 16, 256), (5, 5, 128, 256)) == 3      # DCGAN TF g3 b1
+    assert _algo((16, 4, 4, 512), (4, 4, 256, 512)) == 3       # DCGAN PyTorch g1 b16
+    assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 3      # U-Net up1
+    assert _algo((1, 56, 56, 64), (3, 3, 64, 64), 1) == 3      # stride-1 3x3
+    assert _algo((1, 32, 32, 8), (4, 4, 64, 8)) == 3           # 8 -> 64 channels
+    # where the other kernels measured faster
+    assert _algo((1, 8, 8, 512), (5, 5, 256, 512)) == 0        # 64 pixels: packing
+    assert _algo((16, 4, 4, 1024), (5, 5, 512, 1024)) == 0     # deep phases, 256 pixels
+    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 0        # 3 output channels
+    assert _algo((1, 32, 32, 64), (4, 4, 8, 64)) == 0          # 8 output channels
+    assert _algo((1, 4, 4, 1024), (5, 5, 512, 1024)) == 2      # dot: batch-1 head
+    assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1           # direct: 1 input channel
+    assert _algo((1, 64, 16, 16), (4, 4, 64, 64), fmt="NCHW") == 0
+    # a 4x4 1024 -> 1024 filter (64 MiB packed) stays on the bounded-memory path
+    assert _algo((16, 16, 16, 1024), (4, 4, 1024, 1024)) == 0
+
+
+def test_public_ops_take_igemm_and_match_the_reference(rng):
+    x = dyadic(rng, (2, 16, 16, 24), np.float32)
+    w = dyadic(rng, (3, 3, 32, 24), np.float32)
+    assert _algo(x.shape, w.shape, 1) == 3
+    want = _reference.conv2d_transpose(x, w, None, 1, "SAME")
+    np.testing.assert_array_equal(cdeconv.conv2d_transpose(x, w, None, 1, "SAME"), want)
+    out = np.full(want.shape, np.nan, np.float32)
+    assert cdeconv.conv2d_transpose(x, w, None, 1, "SAME", out=out) is out
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(
+        cdeconv.conv2d_backprop_input(want.shape, w, x, 1, "SAME"), want)
