@@ -63,6 +63,22 @@ DOT_MIN_IN_CHANNELS = 128
 #: outputs 2.4-10x; slower below 16 output channels (0.3-0.9x: the vector lanes are
 #: mostly empty), below 256 pixels (0.2-0.95x at batch 1: the packing is not paid back)
 #: and on deep phases with few pixels (0.7-0.9x: 16x4x4x1024 -> 512, 5x5).
+#: The pixel-lanes kernel (src/_dot.h, cd_pl_*: the igemm micro-kernel turned round,
+#: the input pixels in the vector lanes, the filter rows broadcast in place so each
+#: filter element is loaded once, each (tap, 8 channels) tile added into the big side)
+#: runs for channels-last inputs with LANES_MIN_PIXELS <= batch * D * H * W <=
+#: LANES_MAX_PIXELS (256 only when the phase is too deep for igemm), >=
+#: LANES_MIN_IN_CHANNELS input and >= LANES_MIN_OUT_CHANNELS output channels per group:
+#: generator heads at batch 1-16. Measured (tools/dispatch_rules.py): 1.2-2.3x faster
+#: than the dot kernel and GEMM on 4x4-12x12 inputs with 128-1024 channels (DCGAN g1/g2
+#: at batch 1: 78-101 GFLOP/s at 1 thread), 1.1-1.2x on 16x4x4x1024 -> 512; slower on
+#: 2x2 and 2x4 inputs (a quarter or half of the 16 lanes used: the dot kernel keeps
+#: them), with <= 3 output channels, and from 256 pixels with shallow phases (igemm).
+LANES_MIN_PIXELS = 16
+LANES_MAX_PIXELS = 256
+LANES_MIN_IN_CHANNELS = 32
+LANES_MIN_OUT_CHANNELS = 8
+
 IGEMM_MIN_OUT_CHANNELS = 16
 IGEMM_MIN_PIXELS = 256
 IGEMM_MAX_PHASE_DEPTH = 2048
@@ -92,24 +108,28 @@ _KERNELS = {(kind, np.dtype(dt)): fn[ctype]
 
 def choose_transpose_algo(geom):
     """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct, 2 = dot,
-    3 = implicit GEMM (see above). Depends only on the shapes."""
+    3 = implicit GEMM, 4 = pixel lanes (see above). Depends only on the shapes."""
     if geom.cf:
         return 0
     if geom.cs <= DIRECT_MAX_IN_CHANNELS and geom.cb >= DIRECT_MIN_OUT_CHANNELS:
         return 1
     taps = math.prod(geom.k)
-    if taps <= _conv.DOT_MAX_TAPS:
-        pixels = geom.batch * math.prod(geom.small)
-        if (pixels <= DOT_MAX_PIXELS and min(geom.small[-2:]) >= 2
-                and geom.cs >= DOT_MIN_IN_CHANNELS and geom.cb >= 4):
-            return 2
-        depth = taps / math.prod(geom.s) * geom.cs
-        if (geom.cb >= IGEMM_MIN_OUT_CHANNELS and pixels >= IGEMM_MIN_PIXELS
-                and (depth <= IGEMM_MAX_PHASE_DEPTH
-                     or (pixels >= IGEMM_WIDE_PIXELS
-                         and depth <= IGEMM_MAX_PHASE_DEPTH_WIDE))
-                and taps * geom.groups * geom.cb * geom.cs <= IGEMM_MAX_FILTER_ELEMENTS):
-            return 3
+    if taps > _conv.DOT_MAX_TAPS:
+        return 0
+    pixels = geom.batch * math.prod(geom.small)
+    depth = taps / math.prod(geom.s) * geom.cs
+    igemm_depth = (depth <= IGEMM_MAX_PHASE_DEPTH
+                   or (pixels >= IGEMM_WIDE_PIXELS and depth <= IGEMM_MAX_PHASE_DEPTH_WIDE))
+    if (LANES_MIN_PIXELS <= pixels <= LANES_MAX_PIXELS
+            and (pixels < LANES_MAX_PIXELS or not igemm_depth)
+            and geom.cs >= LANES_MIN_IN_CHANNELS and geom.cb >= LANES_MIN_OUT_CHANNELS):
+        return 4
+    if (pixels <= DOT_MAX_PIXELS and min(geom.small[-2:]) >= 2
+            and geom.cs >= DOT_MIN_IN_CHANNELS and geom.cb >= 4):
+        return 2
+    if (geom.cb >= IGEMM_MIN_OUT_CHANNELS and pixels >= IGEMM_MIN_PIXELS and igemm_depth
+            and taps * geom.groups * geom.cb * geom.cs <= IGEMM_MAX_FILTER_ELEMENTS):
+        return 3
     return 0
 
 

@@ -87,6 +87,15 @@ cdef extern from "_dot.h" nogil:
     void cd_ig_run_d(const cd_geom* g, Py_ssize_t batch, const double* X,
                      const double* Wp, double* Y, const double* zero, Py_ssize_t grp,
                      Py_ssize_t c0, Py_ssize_t phase, Py_ssize_t j0, Py_ssize_t j1)
+    void cd_pl_pack_f(const cd_geom* g, Py_ssize_t npix, const float* X, float* Xt,
+                      Py_ssize_t grp)
+    void cd_pl_pack_d(const cd_geom* g, Py_ssize_t npix, const double* X, double* Xt,
+                      Py_ssize_t grp)
+    void cd_pl_run_f(const cd_geom* g, Py_ssize_t npix, const float* Xt, const float* W,
+                     float* Y, Py_ssize_t grp, Py_ssize_t c0, Py_ssize_t c1)
+    void cd_pl_run_d(const cd_geom* g, Py_ssize_t npix, const double* Xt,
+                     const double* W, double* Y, Py_ssize_t grp, Py_ssize_t c0,
+                     Py_ssize_t c1)
 
 ctypedef Py_ssize_t isize
 
@@ -751,18 +760,22 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
     w : IN  flat filter (kd, kh, kw, big_c / groups, small_c)
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
-    algo : 0 GEMM + col2im; 1 direct AXPY; 2 dot; 3 implicit GEMM (1-3 channels-last
-           only; chosen by cdeconv._driver)
+    algo : 0 GEMM + col2im; 1 direct AXPY; 2 dot; 3 implicit GEMM; 4 pixel lanes (1-4
+           channels-last only; chosen by cdeconv._driver)
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
     if algo != 0:
         if channels_first:
-            raise ValueError("the direct, dot and igemm kernels are channels-last only")
+            raise ValueError("the direct, dot, igemm and pixel-lanes kernels are "
+                             "channels-last only")
         if algo >= 2 and g.taps > CD_MAX_TAPS:
             raise ValueError(f"the dot and igemm kernels take at most {CD_MAX_TAPS} taps")
         if y.shape[0] != 0:
-            if algo == 3:
+            if algo == 4:
+                _run_pixel_lanes(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0],
+                                 n_threads)
+            elif algo == 3:
                 _run_igemm(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
             elif algo == 2:
                 _run_dot(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
@@ -1067,6 +1080,60 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
         free(raw)
         free(zero)
         free(n_out)
+    return 0
+
+
+cdef int _run_pixel_lanes(Geom* g, const floating* X, const floating* W, floating* Y,
+                          int n_threads) except -1:
+    """The pixel-lanes kernel (src/_dot.h, cd_pl_*): the input transposed once (pixels
+    in the vector lanes), then every (group, block of output channels) task,
+    dynamically scheduled. Each task owns its channels of the whole big side and a
+    channel's arithmetic does not depend on its block (its tiles' lanes are
+    independent), so neither the blocks (8-64 channels, about 4 per thread) nor the
+    schedule can change a bit of the result."""
+    cdef isize npix = g.batch * g.small[0] * g.small[1] * g.small[2]
+    cdef isize n_big = g.batch * g.big[0] * g.big[1] * g.big[2]
+    cdef isize pb, vl, npv, nch, n_cb, n_tasks, task, grp, c0, cblk
+    cdef cd_geom cg
+    cdef floating* Xt = NULL
+    n_threads = _threads_for(g, n_threads)
+    if X == NULL or npix == 0:
+        with nogil:
+            memset(Y, 0, n_big * g.groups * g.cb * sizeof(floating))
+        return 0
+    _fill_cd_geom(g, &cg)
+    if floating is float:
+        pb = cd_ig_block_f()
+        vl = cd_ig_vl_f()
+    else:
+        pb = cd_ig_block_d()
+        vl = cd_ig_vl_d()
+    npv = (npix + vl - 1) // vl * vl
+    nch = (npv + pb - 1) // pb
+    cblk = min(<isize>64, max(<isize>8, ((g.cb + 4 * n_threads - 1) // (4 * n_threads) + 7)
+                                // 8 * 8))
+    n_cb = (g.cb + cblk - 1) // cblk
+    n_tasks = g.groups * n_cb
+    Xt = <floating*>malloc(g.groups * nch * pb * max(g.cs, <isize>1) * sizeof(floating))
+    if Xt == NULL:
+        raise MemoryError("cdeconv: cannot allocate the transposed input")
+    try:
+        with nogil:
+            for grp in range(g.groups):
+                if floating is float:
+                    cd_pl_pack_f(&cg, npix, X, Xt, grp)
+                else:
+                    cd_pl_pack_d(&cg, npix, X, Xt, grp)
+            for task in prange(n_tasks, schedule='dynamic',
+                               num_threads=min(<isize>n_threads, n_tasks)):
+                grp = task // n_cb
+                c0 = (task % n_cb) * cblk
+                if floating is float:
+                    cd_pl_run_f(&cg, npix, Xt, W, Y, grp, c0, min(g.cb, c0 + cblk))
+                else:
+                    cd_pl_run_d(&cg, npix, Xt, W, Y, grp, c0, min(g.cb, c0 + cblk))
+    finally:
+        free(Xt)
     return 0
 
 

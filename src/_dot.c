@@ -292,3 +292,18 @@ void cd_ig_run_##s(const cd_geom* g, cd_isz batch, const T* X, const T* Wp, T* Y
 }
 CD_IG_ENTRY(float, f)
 CD_IG_ENTRY(double, d)
+
+#define CD_PL_ENTRY(T, s)                                                           \
+void cd_pl_pack_##s(const cd_geom* g, cd_isz npix, const T* X, T* Xt, cd_isz grp)   \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_plpack_##s, (g, npix, X, Xt, grp))                             \
+    cd_plpack_##s##_base(g, npix, X, Xt, grp);                                      \
+}                                                                                   \
+void cd_pl_run_##s(const cd_geom* g, cd_isz npix, const T* Xt, const T* W, T* Y,    \
+                   cd_isz grp, cd_isz c0, cd_isz c1)                                \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_plrun_##s, (g, npix, Xt, W, Y, grp, c0, c1))                   \
+    cd_plrun_##s##_base(g, npix, Xt, W, Y, grp, c0, c1);                            \
+}
+CD_PL_ENTRY(float, f)
+CD_PL_ENTRY(double, d)

@@ -106,6 +106,19 @@ void cd_ig_run_d(const cd_geom* g, cd_isz batch, const double* X, const double* 
                  double* Y, const double* zero, cd_isz grp, cd_isz c0, cd_isz phase,
                  cd_isz j0, cd_isz j1);
 
+/* Pixel lanes: the igemm micro-kernel with the input pixels in the vector lanes (for
+ * few of them: batch-1 heads), the filter rows broadcast in place (each filter element
+ * loaded once). cd_pl_pack fills group grp's transposed input Xt; its size is
+ * groups * Cs * (npix rounded up to cd_ig_vl(), then to chunks of cd_ig_block()).
+ * cd_pl_run writes Y's channels [c0, c1) of group grp (zeroed, then every tap added in
+ * order); safe concurrently for disjoint (grp, channel range). */
+void cd_pl_pack_f(const cd_geom* g, cd_isz npix, const float* X, float* Xt, cd_isz grp);
+void cd_pl_pack_d(const cd_geom* g, cd_isz npix, const double* X, double* Xt, cd_isz grp);
+void cd_pl_run_f(const cd_geom* g, cd_isz npix, const float* Xt, const float* W, float* Y,
+                 cd_isz grp, cd_isz c0, cd_isz c1);
+void cd_pl_run_d(const cd_geom* g, cd_isz npix, const double* Xt, const double* W,
+                 double* Y, cd_isz grp, cd_isz c0, cd_isz c1);
+
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);
 /* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.

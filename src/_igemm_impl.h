@@ -196,3 +196,111 @@ CD_CAT(cd_igpack_, CD_SUF)(const cd_geom* g, const CD_T* W, CD_T* Wp, cd_isz grp
         }
     }
 }
+
+/* ---- pixel lanes: the same micro-kernel with the roles turned round, for few input
+ * pixels (batch-1 generator heads): the vector lanes are the input pixels (Xt, packed
+ * by cd_plpack_ below), the broadcast rows are the filter rows W[t, c, grp*Cs:...] read
+ * in place, so every filter element is loaded once; each (tap, MR channels) tile is
+ * then added into the big side. */
+
+/* Xt (group grp) := the small side transposed, in chunks of up to CD_IG_NV vectors of
+ * pixels: Xt[(grp * ceil(npix / pb) + j) * Cs * pb + k * w + p] = X[j*pb + p, grp*Cs + k]
+ * for the chunk's width w = min(pb, npv - j*pb) (npv = npix rounded up to CD_VL, zeros
+ * past npix), pb = CD_IG_NV * CD_VL. */
+static void
+CD_CAT(cd_plpack_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* X, CD_T* Xt,
+                           cd_isz grp)
+{
+    const cd_isz Cs = g->cs, Csmall = g->groups * Cs;
+    const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL;
+    const cd_isz npv = (npix + CD_VL - 1) / CD_VL * CD_VL;
+    const cd_isz nch = (npv + pb - 1) / pb;
+    for (cd_isz j = 0; j < nch; j++) {
+        const cd_isz w = npv - j * pb < pb ? npv - j * pb : pb;
+        CD_T* P = Xt + (grp * nch + j) * Cs * pb;
+        for (cd_isz p = 0; p < w; p++) {
+            const cd_isz pix = j * pb + p;
+            if (pix < npix) {
+                const CD_T* x = X + pix * Csmall + grp * Cs;
+                for (cd_isz k = 0; k < Cs; k++)
+                    P[k * w + p] = x[k];
+            } else {
+                for (cd_isz k = 0; k < Cs; k++)
+                    P[k * w + p] = 0;
+            }
+        }
+    }
+}
+
+/* Y[:, grp*Cb + c0 : grp*Cb + c1] := the transposed conv of the npix small pixels
+ * (packed in Xt) for those channels: zeroed, then for each tap t (in order), each pixel
+ * chunk, each tile of MR channels, col = W[t, c, :] . Xt (the tile's sums in registers)
+ * added into the big pixel tap t of each small pixel lands on, pixels in order. Safe to
+ * call concurrently for disjoint (grp, [c0, c1)). */
+static void
+CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const CD_T* W,
+                          CD_T* Y, cd_isz grp, cd_isz c0, cd_isz c1)
+{
+    const cd_isz SD = g->small[0], SH = g->small[1], SW = g->small[2];
+    const cd_isz BD = g->big[0], BH = g->big[1], BW = g->big[2];
+    const cd_isz Cb = g->cb, Cs = g->cs, Cbig = g->groups * Cb, Csmall = g->groups * Cs;
+    const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL;
+    const cd_isz npv = (npix + CD_VL - 1) / CD_VL * CD_VL;
+    const cd_isz nch = (npv + pb - 1) / pb;
+    const cd_isz nbig = npix / (SD * SH * SW) * BD * BH * BW;
+    CD_T* Yg = Y + grp * Cb;
+    CD_T col[8][4 * CD_VL];
+    CD_T* rows[8];
+    const CD_T* a[8];
+    cd_isz dst[4 * CD_VL];
+    for (int i = 0; i < 8; i++)
+        rows[i] = col[i];
+    for (cd_isz q = 0; q < nbig; q++)
+        for (cd_isz c = c0; c < c1; c++)
+            Yg[q * Cbig + c] = 0;
+    for (cd_isz kd = 0; kd < g->k[0]; kd++)
+    for (cd_isz kh = 0; kh < g->k[1]; kh++)
+    for (cd_isz kw = 0; kw < g->k[2]; kw++) {
+        const cd_isz t = (kd * g->k[1] + kh) * g->k[2] + kw;
+        for (cd_isz j = 0; j < nch; j++) {
+            const cd_isz w = npv - j * pb < pb ? npv - j * pb : pb;
+            const int NV = (int)(w / CD_VL);
+            const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
+            const CD_T* bt = Xt + (grp * nch + j) * Cs * pb;
+            cd_isz nd = 0;
+            /* the big pixel each of the chunk's small pixels reaches through tap t */
+            for (cd_isz p = 0; p < w; p++) {
+                cd_isz pix = j * pb + p, r = pix, z[3], ok = pix < npix;
+                cd_isz sz[3];
+                sz[2] = r % SW;
+                r /= SW;
+                sz[1] = r % SH;
+                r /= SH;
+                sz[0] = r % SD;
+                r /= SD;                                /* the image */
+                const cd_isz kk[3] = {kd, kh, kw};
+                for (int ax = 0; ax < 3 && ok; ax++) {
+                    z[ax] = sz[ax] * g->s[ax] - g->pad[ax] + kk[ax] * g->d[ax];
+                    ok = z[ax] >= 0 && z[ax] < g->big[ax];
+                }
+                dst[p] = ok ? (((r * BD + z[0]) * BH + z[1]) * BW + z[2]) * Cbig : -1;
+                nd += ok;
+            }
+            if (nd == 0)
+                continue;
+            for (cd_isz c = c0; c < c1; c += MR) {
+                const int mr = (int)(c1 - c < MR ? c1 - c : MR);
+                for (int i = 0; i < mr; i++)
+                    a[i] = W + (t * Cb + c + i) * Csmall + grp * Cs;
+                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, Cs, rows, w);
+                for (cd_isz p = 0; p < w; p++) {
+                    if (dst[p] < 0)
+                        continue;
+                    CD_T* y = Yg + dst[p] + c;
+                    for (int i = 0; i < mr; i++)
+                        y[i] += col[i][p];
+                }
+            }
+        }
+    }
+}

@@ -123,18 +123,18 @@ def _algo(x_shape, w_shape, s=2, padding="SAME", fmt="NHWC", groups=1):
 
 
 def test_dispatch_rules_route_the_measured_layers():
-    # batch-1 generator heads with large filters 
-    assert _algo((1, 4, 4, 1024), (5, 5, 512, 1024)) == 2      # DCGAN TF g1
-    assert _algo((1, 4, 4, 512), (4, 4, 256, 512)) == 2        # DCGAN PyTorch g1
-    assert _algo((2, 4, 4, 512), (4, 4, 256, 512)) == 2        # 32 pixels
+    # heads with 4-8 input pixels and large filters (16-256 pixels: pixel lanes)
+    assert _algo((1, 2, 2, 512), (4, 4, 512, 512)) == 2
+    assert _algo((1, 2, 4, 512), (4, 4, 256, 512)) == 2
+    assert _algo((2, 2, 2, 512), (4, 4, 256, 512)) == 2
+    assert _algo((1, 4, 4, 1024), (5, 5, 512, 1024)) == 4      # DCGAN TF g1: lanes
     # where the GEMM path measured faster
     assert _algo((1, 240, 320, 56), (9, 9, 1, 56)) == 0        # FSRCNN x2: 1 output
     assert _algo((16, 240, 320, 56), (9, 9, 1, 56)) == 0
-    assert _algo((1, 8, 8, 512), (5, 5, 256, 512)) == 0        # 64 pixels
-    assert _algo((16, 1, 1, 100), (4, 4, 512, 100), 1, "VALID") == 0   # 1x1 inputs
+    assert _algo((1, 1, 1, 100), (4, 4, 512, 100), 1, "VALID") == 0    # one 1x1 input
     assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 0        # 3 output channels
     assert _algo((4, 32, 32, 8), (3, 3, 1, 8)) == 0            # 8 input channels
-    assert _algo((1, 4, 4, 64), (4, 4, 256, 64)) == 0          # 64 input channels
+    assert _algo((1, 2, 2, 64), (4, 4, 256, 64)) == 0          # 64 input channels
     assert _algo((1, 56, 4, 4), (9, 9, 1, 56), fmt="NCHW") == 0
     # direct kernel keeps the 1-2 input channel layers
     assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1

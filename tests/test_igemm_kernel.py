@@ -1,5 +1,6 @@
-"""The implicit-GEMM kernel (src/_igemm_impl.h; algo 3 in cdeconv._driver) against the
-float64 NumPy reference, in every instruction-set build this CPU can run (baseline,
+"""The implicit-GEMM kernel and its pixel-lanes twin (src/_igemm_impl.h; algos 3 and 4
+in cdeconv._driver: one micro-kernel, output channels or input pixels in the vector
+lanes) against the float64 NumPy reference, in every instruction-set build this CPU can run (baseline,
 AVX2, AVX-512). The shapes hit the channel-block tails (output channels around
 multiples of the 4-, 8- and 16-lane vectors and of the 1-4 vector panels), every tile
 height (a phase's outputs in runs of 1-8, across rows and images), phases no tap
@@ -17,8 +18,16 @@ from cdeconv import _conv, _driver, _geometry, _reference
 from conftest import dyadic, run_kernel
 
 
-def _run(n, x, w, s, padding, d=None, groups=1):
-    return run_kernel(3, n, x, w, s, padding, d, groups)
+ALGOS = {"igemm": 3, "lanes": 4}
+
+
+@pytest.fixture(params=sorted(ALGOS))
+def algo(request):
+    return ALGOS[request.param]
+
+
+def _run(n, x, w, s, padding, d=None, groups=1, algo=3):
+    return run_kernel(algo, n, x, w, s, padding, d, groups)
 
 
 # (input channels, output channels per group, kernel, stride, dilation, padding, groups)
@@ -40,12 +49,13 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}-g{c[6]}")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_igemm_kernel_matches_the_reference(case, dtype, isa, rng):
+def test_igemm_kernel_matches_the_reference(case, dtype, isa, algo, rng):
     cin, cout_g, k, s, d, padding, groups = case
-    for batch, hw in [(2, (5, 7)), (1, (1, 9)), (1, (6, 1)), (3, (13, 11))]:
+    # pixel counts 4-429: 1-27 pixel vectors, chunk tails for the lanes kernel
+    for batch, hw in [(2, (5, 7)), (1, (1, 9)), (1, (6, 1)), (3, (13, 11)), (1, (4, 4))]:
         x = dyadic(rng, (batch,) + hw + (cin,), dtype)
         w = dyadic(rng, k + (cout_g, cin), dtype)      # TF layout: all input channels
-        got = _run(2, x, w, s, padding, d, groups)
+        got = _run(2, x, w, s, padding, d, groups, algo)
         want = _reference.conv2d_transpose(x, w, None, s, padding, "NHWC", d,
                                            groups=groups)
         # dyadic data: every partial sum is exact, so the kernel's order does not matter
@@ -53,36 +63,36 @@ def test_igemm_kernel_matches_the_reference(case, dtype, isa, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_igemm_kernel_random_data_close_to_float64(dtype, isa):
+def test_igemm_kernel_random_data_close_to_float64(dtype, isa, algo):
     rng = np.random.default_rng(12)
     x = rng.standard_normal((2, 9, 7, 300)).astype(dtype)
     w = rng.standard_normal((5, 5, 70, 300)).astype(dtype)
-    got = _run(2, x, w, 2, "SAME")
+    got = _run(2, x, w, 2, "SAME", algo=algo)
     want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
                                        2, "SAME", "NHWC")
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
-def test_igemm_kernel_1d_and_3d(isa, rng):
+def test_igemm_kernel_1d_and_3d(isa, algo, rng):
     x = dyadic(rng, (2, 11, 19))
     w = dyadic(rng, (5, 21, 19))
-    np.testing.assert_array_equal(_run(1, x, w, 2, "SAME"),
+    np.testing.assert_array_equal(_run(1, x, w, 2, "SAME", algo=algo),
                                   _reference.conv_transpose_nd(1, x, w, None, 2, "SAME",
                                                                "NWC"))
     x = dyadic(rng, (2, 3, 4, 5, 18))
     w = dyadic(rng, (2, 3, 3, 20, 18))
-    np.testing.assert_array_equal(_run(3, x, w, [1, 2, 2], "SAME"),
+    np.testing.assert_array_equal(_run(3, x, w, [1, 2, 2], "SAME", algo=algo),
                                   _reference.conv_transpose_nd(3, x, w, None, [1, 2, 2],
                                                                "SAME", "NDHWC"))
 
 
-def test_igemm_kernel_propagates_nan_and_inf(isa):
+def test_igemm_kernel_propagates_nan_and_inf(isa, algo):
     x = np.ones((1, 3, 3, 20), np.float32)
     w = np.ones((3, 3, 20, 20), np.float32)
     x[0, 1, 1, 19] = np.nan
     w[0, 0, 17, 0] = np.inf               # a channel in the second vector
-    got = _run(2, x, w, 2, "SAME")
+    got = _run(2, x, w, 2, "SAME", algo=algo)
     want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
                                        2, "SAME")
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
@@ -92,22 +102,22 @@ def test_igemm_kernel_propagates_nan_and_inf(isa):
     np.testing.assert_array_equal(got[finite], want[finite])
 
 
-def test_igemm_kernel_empty_inputs_give_zeros():
+def test_igemm_kernel_empty_inputs_give_zeros(algo):
     x = np.ones((2, 0, 3, 20), np.float32)
     w = np.ones((3, 3, 32, 20), np.float32)
     geom = _geometry.transposed_geometry(2, x, w, [2, 7], 2, "VALID", "NHWC", None)
     y = np.full(geom.shape("big"), np.nan, np.float32)
-    _driver.run(geom, x, w, y, "transpose", algo=3)
+    _driver.run(geom, x, w, y, "transpose", algo=algo)
     assert (y == 0).all()
 
 
-def test_igemm_kernel_refuses_channels_first_and_huge_kernels():
+def test_igemm_kernel_refuses_channels_first_and_huge_kernels(algo):
     x = np.ones((1, 20, 3, 3), np.float32)
     w = np.ones((3, 3, 32, 20), np.float32)
     geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NCHW", None)
     with pytest.raises(ValueError, match="channels-last"):
         _driver.run(geom, x, w, np.empty(geom.shape("big"), np.float32), "transpose",
-                    algo=3)
+                    algo=algo)
     k = int(np.sqrt(_conv.DOT_MAX_TAPS)) + 1
     x = np.ones((1, 2, 2, 16), np.float32)
     w = np.ones((k, k, 16, 16), np.float32)
@@ -115,17 +125,19 @@ def test_igemm_kernel_refuses_channels_first_and_huge_kernels():
     assert _driver.choose_transpose_algo(geom) == 0
     with pytest.raises(ValueError, match="taps"):
         _driver.run(geom, x, w, np.empty(geom.shape("big"), np.float32), "transpose",
-                    algo=3)
+                    algo=algo)
 
 
-def test_igemm_results_do_not_depend_on_threads_or_concurrency():
+@pytest.mark.parametrize("shape", [(3, 16, 16, 64), (1, 6, 7, 64)], ids=["igemm", "lanes"])
+def test_igemm_results_do_not_depend_on_threads_or_concurrency(shape):
     """Each output is summed by one task in one order: bitwise the same at 1, 2 and 3
-    threads and from 4 Python threads at once (random data: any order change shows)."""
+    threads (the lanes kernel's channel blocks change with them) and from 4 Python
+    threads at once (random data: any order change shows)."""
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((3, 16, 16, 64)).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
     w = rng.standard_normal((4, 4, 48, 64)).astype(np.float32)
     geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NHWC", None)
-    assert _driver.choose_transpose_algo(geom) == 3
+    assert _driver.choose_transpose_algo(geom) == (3 if shape[1] == 16 else 4)
     before = cdeconv.get_num_threads()
     outs = []
     try:
@@ -163,11 +175,13 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 56, 56, 64), (3, 3, 64, 64), 1) == 3      # stride-1 3x3
     assert _algo((1, 32, 32, 8), (4, 4, 64, 8)) == 3           # 8 -> 64 channels
     # where the other kernels measured faster
-    assert _algo((1, 8, 8, 512), (5, 5, 256, 512)) == 0        # 64 pixels: packing
-    assert _algo((16, 4, 4, 1024), (5, 5, 512, 1024)) == 0     # deep phases, 256 pixels
+    assert _algo((1, 8, 8, 512), (5, 5, 256, 512)) == 4        # 64 pixels: lanes
+    assert _algo((16, 4, 4, 1024), (5, 5, 512, 1024)) == 4     # deep phases, 256 pixels
+    assert _algo((16, 8, 8, 1024), (5, 5, 512, 1024)) == 0     # deep, 1024 pixels
     assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 0        # 3 output channels
     assert _algo((1, 32, 32, 64), (4, 4, 8, 64)) == 0          # 8 output channels
-    assert _algo((1, 4, 4, 1024), (5, 5, 512, 1024)) == 2      # dot: batch-1 head
+    assert _algo((1, 2, 2, 1024), (5, 5, 512, 1024)) == 2      # dot: 4 pixels
+    assert _algo((1, 4, 4, 1024), (5, 5, 512, 1024)) == 4      # lanes: batch-1 head
     assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1           # direct: 1 input channel
     assert _algo((1, 64, 16, 16), (4, 4, 64, 64), fmt="NCHW") == 0
     # a 4x4 1024 -> 1024 filter (64 MiB packed) stays on the bounded-memory path

@@ -82,10 +82,13 @@ def _paths():
     t("nchw-tiles", (2, 24, 12, 12), (2, 2, 32, 24), 2, "VALID", "NCHW")
     t("nhwc-direct", (3, 24, 24, 1), (3, 3, 32, 1), 2, "SAME")
     t("nhwc-direct-2in", (2, 20, 20, 2), (4, 4, 64, 2), 2, "SAME")
-    t("nhwc-dot-few-pixels", (1, 4, 4, 160), (4, 4, 24, 160), 2, "SAME")
+    t("nhwc-dot-few-pixels", (1, 2, 4, 160), (4, 4, 24, 160), 2, "SAME")
+    t("nhwc-lanes", (1, 4, 4, 160), (4, 4, 24, 160), 2, "SAME")
+    t("nhwc-lanes-chunks", (2, 8, 9, 40), (3, 3, 20, 40), 2, "SAME")     # 144 pixels
+    t("nhwc-lanes-float64", (1, 4, 5, 64), (3, 3, 10, 64), 2, "SAME", dtype=np.float64)
     t("nhwc-one-out", (2, 24, 20, 40), (5, 5, 1, 40), 2, "SAME")         # unrolled col2im
     t("nhwc-unpacked-gemm", (2, 4, 4, 160), (9, 9, 3, 160), 2, "SAME")   # 32-row GEMMs
-    t("nhwc-dot-float64", (2, 4, 4, 136), (3, 3, 12, 136), 2, "SAME", dtype=np.float64)
+    t("nhwc-dot-float64", (1, 2, 4, 136), (3, 3, 12, 136), 2, "SAME", dtype=np.float64)
     t("nhwc-grouped", (2, 12, 12, 40), (3, 3, 20, 40), 1, "SAME", groups=2)
     t("nchw-depthwise", (2, 16, 12, 12), (3, 3, 4, 16), 2, "SAME", "NCHW", groups=16)
     t("nhwc-dilated", (2, 12, 12, 16), (3, 3, 24, 16), 1, "SAME", d=2)
@@ -158,11 +161,17 @@ def test_paths_cover_every_dispatch_choice():
                                              None, groups)
     assert _driver.choose_transpose_algo(geom((3, 24, 24, 1), (3, 3, 32, 1), 2, "SAME")) == 1
     assert _driver.choose_transpose_algo(geom((2, 20, 20, 2), (4, 4, 64, 2), 2, "SAME")) == 1
-    assert _driver.choose_transpose_algo(geom((1, 4, 4, 160), (4, 4, 24, 160), 2,
+    assert _driver.choose_transpose_algo(geom((1, 2, 4, 160), (4, 4, 24, 160), 2,
                                               "SAME")) == 2
+    assert _driver.choose_transpose_algo(geom((1, 4, 4, 160), (4, 4, 24, 160), 2,
+                                              "SAME")) == 4
+    assert _driver.choose_transpose_algo(geom((2, 8, 9, 40), (3, 3, 20, 40), 2,
+                                              "SAME")) == 4
+    assert _driver.choose_transpose_algo(geom((1, 4, 5, 64), (3, 3, 10, 64), 2,
+                                              "SAME")) == 4
     assert _driver.choose_transpose_algo(geom((2, 24, 20, 40), (5, 5, 1, 40), 2,
                                               "SAME")) == 0
-    assert _driver.choose_transpose_algo(geom((2, 4, 4, 136), (3, 3, 12, 136), 2,
+    assert _driver.choose_transpose_algo(geom((1, 2, 4, 136), (3, 3, 12, 136), 2,
                                               "SAME")) == 2
     assert _driver.choose_transpose_algo(geom((2, 12, 13, 24), (3, 3, 12, 24), 2,
                                               "SAME")) == 0

@@ -1,6 +1,6 @@
 """Measure the transposed-convolution kernels against each other around the dispatch
-rules in cdeconv/_driver.py (GEMM + col2im = 0, dot = 2, implicit GEMM = 3; the direct
-kernel 1 has its own rule for 1-2 input channels).
+rules in cdeconv/_driver.py (GEMM + col2im = 0, dot = 2, implicit GEMM = 3, pixel
+lanes = 4; the direct kernel 1 has its own rule for 1-2 input channels).
 
     python tools/dispatch_rules.py [--threads 1,2] [--igemm-only]
 
@@ -36,6 +36,12 @@ IGEMM_CASES = [  # the implicit-GEMM rule's edges
     (1, 32, 32, 64, 32, 4, 2), (4, 32, 32, 64, 8, 4, 2), (4, 32, 32, 64, 16, 4, 2),
     (1, 56, 56, 64, 64, 3, 1), (1, 28, 28, 128, 128, 3, 1), (1, 64, 64, 32, 32, 3, 1),
     (8, 64, 64, 64, 32, 2, 2), (1, 128, 128, 64, 32, 2, 2),
+    # the pixel-lanes rule's edges
+    (1, 8, 8, 128, 64, 4, 2), (1, 8, 8, 64, 64, 4, 2), (1, 4, 4, 64, 64, 4, 2),
+    (1, 4, 4, 32, 64, 4, 2), (1, 4, 4, 512, 16, 4, 2), (1, 4, 4, 512, 8, 4, 2),
+    (1, 2, 2, 512, 256, 4, 2), (2, 2, 2, 512, 256, 4, 2), (1, 2, 4, 512, 256, 4, 2),
+    (1, 8, 12, 256, 128, 4, 2), (1, 12, 12, 256, 128, 4, 2), (3, 8, 8, 256, 128, 4, 2),
+    (1, 8, 8, 128, 128, 3, 1), (4, 1, 1, 100, 512, 4, 1),
 ]
 
 
@@ -61,7 +67,7 @@ def main():
             pad = "VALID" if h == 1 else "SAME"
             geom = _geometry.transposed_geometry(2, x, f, None, s, pad, "NHWC", None)
             y = np.empty(geom.shape("big"), np.float32)
-            names = {0: "gemm", 2: "dot", 3: "igemm"}
+            names = {0: "gemm", 2: "dot", 3: "igemm", 4: "lanes"}
             ms = {a: median_ms(lambda a=a: _driver.run(geom, x, f, y, "transpose", algo=a))
                   for a in names}
             best = min(ms, key=ms.get)
