@@ -86,6 +86,13 @@ IGEMM_WIDE_PIXELS = 1024
 IGEMM_MAX_PHASE_DEPTH_WIDE = 4096
 IGEMM_MAX_FILTER_ELEMENTS = 4 << 20
 
+#: The forward conv on the igemm micro-kernel (src/_dot.h, cd_igf_*): channels-last,
+#: >= FWD_IGEMM_MIN_OUT_CHANNELS output and >= FWD_IGEMM_MIN_IN_CHANNELS input channels
+#: per group, >= FWD_IGEMM_MIN_PIXELS output pixels, the filter as for igemm.
+FWD_IGEMM_MIN_OUT_CHANNELS = 16
+FWD_IGEMM_MIN_IN_CHANNELS = 16
+FWD_IGEMM_MIN_PIXELS = 16
+
 
 def _gemm_tiles():
     """GEMMs are cut into one tile per CPU of the machine (2..8): enough for every
@@ -133,6 +140,20 @@ def choose_transpose_algo(geom):
     return 0
 
 
+def choose_forward_algo(geom):
+    """The forward-convolution kernel: 0 = im2col + GEMM, 3 = implicit GEMM (see
+    above). Depends only on the shapes."""
+    if geom.cf or math.prod(geom.k) > _conv.DOT_MAX_TAPS:
+        return 0
+    pixels = geom.batch * math.prod(geom.small)
+    if (geom.cs >= FWD_IGEMM_MIN_OUT_CHANNELS and geom.cb >= FWD_IGEMM_MIN_IN_CHANNELS
+            and pixels >= FWD_IGEMM_MIN_PIXELS
+            and math.prod(geom.k) * geom.groups * geom.cb * geom.cs
+            <= IGEMM_MAX_FILTER_ELEMENTS):
+        return 3
+    return 0
+
+
 def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
     """Run one kernel per ``geom``; out is overwritten entirely.
 
@@ -167,6 +188,12 @@ def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
                 algo = geom.algo
                 if algo is None:
                     algo = geom.algo = choose_transpose_algo(geom)
+            kernel(*args, algo)
+        elif kind == "forward":
+            if algo is None:
+                algo = geom.algo
+                if algo is None:
+                    algo = geom.algo = choose_forward_algo(geom)
             kernel(*args, algo)
         else:
             kernel(*args)

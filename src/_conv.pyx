@@ -87,6 +87,16 @@ cdef extern from "_dot.h" nogil:
     void cd_ig_run_d(const cd_geom* g, Py_ssize_t batch, const double* X,
                      const double* Wp, double* Y, const double* zero, Py_ssize_t grp,
                      Py_ssize_t c0, Py_ssize_t phase, Py_ssize_t j0, Py_ssize_t j1)
+    void cd_igf_pack_f(const cd_geom* g, const float* W, float* Wp, Py_ssize_t grp,
+                       Py_ssize_t c0)
+    void cd_igf_pack_d(const cd_geom* g, const double* W, double* Wp, Py_ssize_t grp,
+                       Py_ssize_t c0)
+    void cd_igf_run_f(const cd_geom* g, const float* X, const float* Wp, float* Y,
+                      const float* zero, Py_ssize_t grp, Py_ssize_t c0, Py_ssize_t j0,
+                      Py_ssize_t j1)
+    void cd_igf_run_d(const cd_geom* g, const double* X, const double* Wp, double* Y,
+                      const double* zero, Py_ssize_t grp, Py_ssize_t c0, Py_ssize_t j0,
+                      Py_ssize_t j1)
     void cd_pl_pack_f(const cd_geom* g, Py_ssize_t npix, const float* X, float* Xt,
                       Py_ssize_t grp)
     void cd_pl_pack_d(const cd_geom* g, Py_ssize_t npix, const double* X, double* Xt,
@@ -788,14 +798,24 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
 
 def conv_forward(const floating[::1] x, const floating[::1] w, floating[::1] y,
                  tuple shapes, bint channels_first, int n_threads,
-                 Py_ssize_t chunk_bytes):
+                 Py_ssize_t chunk_bytes, int algo=0):
     """y (small side, flat, overwritten) := convolution (cross-correlation) of x with w.
 
     x : IN  flat big-side array;  w : IN  flat filter (kd, kh, kw, big_c/groups, small_c)
     y : OUT flat small-side array, every element written
+    algo : 0 im2col + GEMM; 3 implicit GEMM (channels-last, non-empty x only; chosen by
+           cdeconv._driver)
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
+    if algo != 0:
+        if algo != 3 or channels_first:
+            raise ValueError("the forward kernels are 0 and 3 (channels-last)")
+        if g.taps > CD_MAX_TAPS:
+            raise ValueError(f"the igemm kernel takes at most {CD_MAX_TAPS} taps")
+        if y.shape[0] != 0 and x.shape[0] != 0:
+            _run_igemm_forward(&g, &x[0], &w[0], &y[0], n_threads)
+            return
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], False, n_threads, chunk_bytes)
 
@@ -1134,6 +1154,63 @@ cdef int _run_pixel_lanes(Geom* g, const floating* X, const floating* W, floatin
                     cd_pl_run_d(&cg, npix, Xt, W, Y, grp, c0, min(g.cb, c0 + cblk))
     finally:
         free(Xt)
+    return 0
+
+
+cdef int _run_igemm_forward(Geom* g, const floating* X, const floating* W, floating* Y,
+                            int n_threads) except -1:
+    """The forward convolution on the igemm micro-kernel (src/_dot.h, cd_igf_*): pack
+    the filter (parallel over (group, block)), then every (group, block, run of
+    IG_TASK_OUTPUTS small pixels) task, dynamically scheduled; each output is computed
+    by one task in a fixed order (taps, then channels)."""
+    cdef isize n_small = g.batch * g.small[0] * g.small[1] * g.small[2]
+    cdef isize blk, vl, csp, n_cblk, L, n_tasks, task, grp, cb_i, rest, r, wp_n, ng
+    cdef cd_geom cg
+    cdef char* raw = NULL
+    cdef floating* Wp
+    cdef floating* zero = NULL
+    n_threads = _threads_for(g, n_threads)
+    _fill_cd_geom(g, &cg)
+    if floating is float:
+        blk = cd_ig_block_f()
+        vl = cd_ig_vl_f()
+    else:
+        blk = cd_ig_block_d()
+        vl = cd_ig_vl_d()
+    csp = (g.cs + vl - 1) // vl * vl
+    n_cblk = (csp + blk - 1) // blk
+    L = (n_small + IG_TASK_OUTPUTS - 1) // IG_TASK_OUTPUTS
+    wp_n = g.groups * g.taps * csp * g.cb
+    ng = g.groups * n_cblk
+    n_tasks = ng * L
+    try:
+        raw = <char*>malloc(wp_n * sizeof(floating) + 64)
+        zero = <floating*>calloc(max(g.cb, <isize>1), sizeof(floating))
+        if raw == NULL or zero == NULL:
+            raise MemoryError(f"cdeconv: cannot allocate the {wp_n * sizeof(floating)}"
+                              "-byte packed filter")
+        Wp = <floating*>(raw + (64 - <size_t>raw % 64) % 64)
+        with nogil:
+            for task in prange(ng, schedule='static', num_threads=min(<isize>n_threads, ng)):
+                if floating is float:
+                    cd_igf_pack_f(&cg, W, Wp, task // n_cblk, (task % n_cblk) * blk)
+                else:
+                    cd_igf_pack_d(&cg, W, Wp, task // n_cblk, (task % n_cblk) * blk)
+            for task in prange(n_tasks, schedule='dynamic',
+                               num_threads=min(<isize>n_threads, n_tasks)):
+                grp = task // (n_cblk * L)
+                rest = task % (n_cblk * L)
+                cb_i = rest // L
+                r = rest % L
+                if floating is float:
+                    cd_igf_run_f(&cg, X, Wp, Y, zero, grp, cb_i * blk, r * IG_TASK_OUTPUTS,
+                                 min(n_small, (r + 1) * IG_TASK_OUTPUTS))
+                else:
+                    cd_igf_run_d(&cg, X, Wp, Y, zero, grp, cb_i * blk, r * IG_TASK_OUTPUTS,
+                                 min(n_small, (r + 1) * IG_TASK_OUTPUTS))
+    finally:
+        free(raw)
+        free(zero)
     return 0
 
 

@@ -307,3 +307,18 @@ void cd_pl_run_##s(const cd_geom* g, cd_isz npix, const T* Xt, const T* W, T* Y,
 }
 CD_PL_ENTRY(float, f)
 CD_PL_ENTRY(double, d)
+
+#define CD_IGF_ENTRY(T, s)                                                          \
+void cd_igf_pack_##s(const cd_geom* g, const T* W, T* Wp, cd_isz grp, cd_isz c0)    \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_igfpack_##s, (g, W, Wp, grp, c0))                              \
+    cd_igfpack_##s##_base(g, W, Wp, grp, c0);                                       \
+}                                                                                   \
+void cd_igf_run_##s(const cd_geom* g, const T* X, const T* Wp, T* Y, const T* zero, \
+                    cd_isz grp, cd_isz c0, cd_isz j0, cd_isz j1)                    \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_igfrun_##s, (g, X, Wp, Y, zero, grp, c0, j0, j1))              \
+    cd_igfrun_##s##_base(g, X, Wp, Y, zero, grp, c0, j0, j1);                       \
+}
+CD_IGF_ENTRY(float, f)
+CD_IGF_ENTRY(double, d)

@@ -119,6 +119,19 @@ void cd_pl_run_f(const cd_geom* g, cd_isz npix, const float* Xt, const float* W,
 void cd_pl_run_d(const cd_geom* g, cd_isz npix, const double* Xt, const double* W,
                  double* Y, cd_isz grp, cd_isz c0, cd_isz c1);
 
+/* The forward convolution on the igemm micro-kernel (channels-last): the small side's
+ * pixels in raster order, tiles of up to 8 of them x a block of output channels, every
+ * tap of each (zeros past the edge) summed in registers. cd_igf_pack fills block
+ * (grp, c0) of the packed filter (groups * T * Cs rounded up to cd_ig_vl() * Cb
+ * elements in all); cd_igf_run writes small pixels [j0, j1), channels
+ * [c0, c0 + cd_ig_block()) of group grp; zero holds Cb zeros. */
+void cd_igf_pack_f(const cd_geom* g, const float* W, float* Wp, cd_isz grp, cd_isz c0);
+void cd_igf_pack_d(const cd_geom* g, const double* W, double* Wp, cd_isz grp, cd_isz c0);
+void cd_igf_run_f(const cd_geom* g, const float* X, const float* Wp, float* Y,
+                  const float* zero, cd_isz grp, cd_isz c0, cd_isz j0, cd_isz j1);
+void cd_igf_run_d(const cd_geom* g, const double* X, const double* Wp, double* Y,
+                  const double* zero, cd_isz grp, cd_isz c0, cd_isz j0, cd_isz j1);
+
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);
 /* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.

@@ -304,3 +304,80 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
         }
     }
 }
+
+/* ---- the forward convolution on the same micro-kernel: the outputs are the small side
+ * (raster order over batch, D, H, W), each a sum over every tap of the big-side pixel
+ * it reads (or a row of zeros past the edge) times the packed filter panel:
+ *     Y[b, q, grp*Cs + c] = sum_t sum_k X[b, q*s - pad + t*d, grp*Cb + k] * W[t, k, grp*Cs + c]
+ */
+
+/* Wp (group grp, block c0) := Wp[t][k][c] = W[t, k, grp*Cs + c0 + c] (zeros past Cs),
+ * panel width nr = min(block, Csp - c0), Csp = Cs rounded up to CD_VL; the block of
+ * (grp, c0) starts at (grp*T*Csp + c0*T) * Cb. */
+static void
+CD_CAT(cd_igfpack_, CD_SUF)(const cd_geom* g, const CD_T* W, CD_T* Wp, cd_isz grp,
+                            cd_isz c0)
+{
+    const cd_isz Cb = g->cb, Cs = g->cs, T = g->k[0] * g->k[1] * g->k[2];
+    const cd_isz Csmall = g->groups * Cs;
+    const cd_isz blk = (cd_isz)CD_IG_NV * CD_VL;
+    const cd_isz csp = (Cs + CD_VL - 1) / CD_VL * CD_VL;
+    const cd_isz nr = csp - c0 < blk ? csp - c0 : blk;
+    const cd_isz nc = Cs - c0 < nr ? Cs - c0 : nr;
+    CD_T* base = Wp + (grp * T * csp + c0 * T) * Cb;
+    for (cd_isz t = 0; t < T; t++)
+        for (cd_isz k = 0; k < Cb; k++) {
+            const CD_T* w = W + (t * Cb + k) * Csmall + grp * Cs + c0;
+            CD_T* P = base + (t * Cb + k) * nr;
+            for (cd_isz c = 0; c < nr; c++)
+                P[c] = c < nc ? w[c] : 0;
+        }
+}
+
+/* The small-side outputs [j0, j1), channel block c0 of group grp. zero: Cb zeros. */
+static void
+CD_CAT(cd_igfrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T* Y,
+                           const CD_T* zero, cd_isz grp, cd_isz c0, cd_isz j0, cd_isz j1)
+{
+    const cd_isz SD = g->small[0], SH = g->small[1], SW = g->small[2];
+    const cd_isz BD = g->big[0], BH = g->big[1], BW = g->big[2];
+    const cd_isz Cb = g->cb, Cs = g->cs, T = g->k[0] * g->k[1] * g->k[2];
+    const cd_isz Cbig = g->groups * Cb, Csmall = g->groups * Cs;
+    const cd_isz blk = (cd_isz)CD_IG_NV * CD_VL;
+    const cd_isz csp = (Cs + CD_VL - 1) / CD_VL * CD_VL;
+    const cd_isz nr = csp - c0 < blk ? csp - c0 : blk;
+    const int NV = (int)(nr / CD_VL);
+    const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
+    const cd_isz nc = Cs - c0 < nr ? Cs - c0 : nr;
+    const CD_T* bt[CD_MAX_TAPS];
+    const CD_T* a[CD_MAX_TAPS * 8];
+    CD_T* y[8];
+    cd_isz q[8][4];
+    for (cd_isz t = 0; t < T; t++)
+        bt[t] = Wp + (grp * T * csp + c0 * T + t * nr) * Cb;
+    for (cd_isz j = j0; j < j1; j += MR) {
+        const int mr = (int)(j1 - j < MR ? j1 - j : MR);
+        for (int i = 0; i < mr; i++) {
+            cd_isz jj = j + i;
+            q[i][2] = jj % SW;
+            jj /= SW;
+            q[i][1] = jj % SH;
+            jj /= SH;
+            q[i][0] = jj % SD;
+            q[i][3] = jj / SD;
+            y[i] = Y + (j + i) * Csmall + grp * Cs + c0;
+        }
+        for (cd_isz kd = 0, t = 0; kd < g->k[0]; kd++)
+        for (cd_isz kh = 0; kh < g->k[1]; kh++)
+        for (cd_isz kw = 0; kw < g->k[2]; kw++, t++)
+            for (int i = 0; i < mr; i++) {
+                cd_isz zd = q[i][0] * g->s[0] - g->pad[0] + kd * g->d[0];
+                cd_isz zh = q[i][1] * g->s[1] - g->pad[1] + kh * g->d[1];
+                cd_isz zw = q[i][2] * g->s[2] - g->pad[2] + kw * g->d[2];
+                a[t * mr + i] = (zd >= 0 && zd < BD && zh >= 0 && zh < BH && zw >= 0 && zw < BW)
+                    ? X + (((q[i][3] * BD + zd) * BH + zh) * BW + zw) * Cbig + grp * Cb
+                    : zero;
+            }
+        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, T, a, bt, Cb, y, nc);
+    }
+}

@@ -199,3 +199,99 @@ def test_public_ops_take_igemm_and_match_the_reference(rng):
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(
         cdeconv.conv2d_backprop_input(want.shape, w, x, 1, "SAME"), want)
+
+
+# ---------------------------------------------------------------- forward conv (algo 3)
+
+def _run_forward(n, x, w, s, padding, d=None, groups=1):
+    fmt = {1: "NWC", 2: "NHWC", 3: "NDHWC"}[n]
+    geom = _geometry.forward_geometry(n, x, w, s, padding, fmt, d, groups)
+    y = np.full(geom.shape("small"), np.nan, x.dtype)
+    _driver.run(geom, x, w, y, "forward", algo=3)
+    return y
+
+
+# (input channels, output channels, kernel, stride, dilation, padding, groups)
+FORWARD_CASES = [
+    (1, 16, (3, 3), 1, 1, "SAME", 1),
+    (3, 20, (3, 3), 2, 1, "SAME", 1),
+    (7, 17, (4, 4), 2, 1, "VALID", 1),
+    (16, 64, (5, 5), 3, 2, "VALID", 1),     # stride 3, dilation 2, one full panel
+    (17, 65, (3, 3), 1, 1, "SAME", 1),
+    (24, 24, (2, 2), 2, 1, "SAME", 2),
+    (20, 40, (3, 3), 2, 1, "SAME", 4),
+    (9, 130, (1, 1), 2, 1, "VALID", 1),
+    (40, 20, (3, 2), (2, 1), (1, 2), [[0, 0], [1, 2], [0, 1], [0, 0]], 1),
+]
+
+
+@pytest.mark.parametrize("case", FORWARD_CASES,
+                         ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}-g{c[6]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_igemm_forward_matches_the_reference(case, dtype, isa, rng):
+    cin, cout, k, s, d, padding, groups = case
+    for batch, hw in [(2, (9, 11)), (1, (5, 9)), (3, (13, 12))]:
+        x = dyadic(rng, (batch,) + hw + (cin,), dtype)
+        w = dyadic(rng, k + (cin // groups, cout), dtype)
+        want = _reference.conv2d(x, w, s, padding, "NHWC", d, groups=groups)
+        np.testing.assert_array_equal(_run_forward(2, x, w, s, padding, d, groups), want,
+                                      err_msg=f"{isa}, batch {batch}, {hw}")
+
+
+def test_igemm_forward_1d_3d_nan_and_threads(rng):
+    x = dyadic(rng, (2, 30, 19))
+    w = dyadic(rng, (5, 19, 21))
+    np.testing.assert_array_equal(_run_forward(1, x, w, 2, "SAME"),
+                                  _reference.conv_nd(1, x, w, 2, "SAME", "NWC"))
+    x = dyadic(rng, (1, 5, 6, 7, 18))
+    w = dyadic(rng, (2, 3, 3, 18, 20))
+    np.testing.assert_array_equal(_run_forward(3, x, w, [1, 2, 2], "SAME"),
+                                  _reference.conv_nd(3, x, w, [1, 2, 2], "SAME", "NDHWC"))
+    x = np.ones((1, 6, 6, 20), np.float32)
+    w = np.ones((3, 3, 20, 20), np.float32)
+    x[0, 2, 2, 3] = np.nan
+    w[1, 1, 0, 17] = np.inf
+    got = _run_forward(2, x, w, 1, "SAME")
+    want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 1, "SAME")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    # random data through the public op at 1, 2 and 3 threads: bitwise the same
+    r = np.random.default_rng(4)
+    x = r.standard_normal((2, 20, 20, 48)).astype(np.float32)
+    w = r.standard_normal((3, 3, 48, 40)).astype(np.float32)
+    geom = _geometry.forward_geometry(2, x, w, 1, "SAME", "NHWC", None)
+    assert _driver.choose_forward_algo(geom) == 3
+    before = cdeconv.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            cdeconv.set_num_threads(n)
+            outs.append(cdeconv.conv2d(x, w, 1, "SAME"))
+    finally:
+        cdeconv.set_num_threads(before)
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
+    want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 1, "SAME")
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_forward_dispatch_rule():
+    def algo(x, w, s=2, padding="SAME", fmt="NHWC"):
+        geom = _geometry.forward_geometry(2, np.empty(x, np.float32),
+                                          np.empty(w, np.float32), s, padding, fmt, None)
+        return _driver.choose_forward_algo(geom)
+    assert algo((16, 16, 16, 256), (5, 5, 256, 512)) == 3     # DCGAN g2 turned round
+    assert algo((1, 56, 56, 64), (3, 3, 64, 64), 1) == 3      # stride-1 3x3
+    assert algo((1, 8, 8, 256), (4, 4, 256, 512)) == 3        # 16 output pixels
+    assert algo((1, 64, 64, 3), (5, 5, 3, 128)) == 0          # 3 input channels
+    assert algo((1, 480, 640, 1), (9, 9, 1, 56)) == 0         # FSRCNN: 1 input channel
+    assert algo((1, 56, 56, 32), (3, 3, 32, 1)) == 0          # 1 output channel
+    assert algo((1, 4, 4, 512), (4, 4, 512, 100), 1, "VALID") == 0   # one output pixel
+    assert algo((16, 8, 8, 512), (5, 5, 512, 1024)) == 0      # 13M-element filter
+    assert algo((1, 64, 16, 16), (3, 3, 64, 64), 1, fmt="NCHW") == 0
+    x = np.ones((1, 64, 8, 8), np.float32)
+    geom = _geometry.forward_geometry(2, x, np.ones((3, 3, 64, 64), np.float32), 1,
+                                      "SAME", "NCHW", None)
+    with pytest.raises(ValueError, match="channels-last"):
+        _driver.run(geom, x, np.ones((3, 3, 64, 64), np.float32),
+                    np.empty(geom.shape("small"), np.float32), "forward", algo=3)
