@@ -139,16 +139,34 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
                 bt[nt] = Wp + (grp * T * cbp + c0 * T + ((kd * g->k[1] + kh) * g->k[2] + kw) * nr) * Cs;
                 nt++;
             }
+    cd_isz cur[4];                            /* the coordinates of output j: w, h, d, image */
+    {
+        cd_isz jj = j0;
+        cur[0] = jj % n[2];
+        jj /= n[2];
+        cur[1] = jj % n[1];
+        jj /= n[1];
+        cur[2] = jj % n[0];
+        cur[3] = jj / n[0];
+    }
     for (cd_isz j = j0; j < j1; j += MR) {
         const int mr = (int)(j1 - j < MR ? j1 - j : MR);
         for (int i = 0; i < mr; i++) {
-            cd_isz jj = j + i;
-            q[i][2] = jj % n[2];
-            jj /= n[2];
-            q[i][1] = jj % n[1];
-            jj /= n[1];
-            q[i][0] = jj % n[0];
-            q[i][3] = jj / n[0];            /* the image */
+            /* output j + i, then step to the next in raster order (no divisions) */
+            q[i][2] = cur[0];
+            q[i][1] = cur[1];
+            q[i][0] = cur[2];
+            q[i][3] = cur[3];
+            if (++cur[0] == n[2]) {
+                cur[0] = 0;
+                if (++cur[1] == n[1]) {
+                    cur[1] = 0;
+                    if (++cur[2] == n[0]) {
+                        cur[2] = 0;
+                        cur[3]++;
+                    }
+                }
+            }
             y[i] = Y + (((q[i][3] * BD + p[0] + g->s[0] * q[i][0]) * BH
                          + p[1] + g->s[1] * q[i][1]) * BW + p[2] + g->s[2] * q[i][2]) * Cbig
                    + grp * Cb + c0;
@@ -355,16 +373,33 @@ CD_CAT(cd_igfrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T
     cd_isz q[8][4];
     for (cd_isz t = 0; t < T; t++)
         bt[t] = Wp + (grp * T * csp + c0 * T + t * nr) * Cb;
+    cd_isz cur[4];                            /* the coordinates of output j: w, h, d, image */
+    {
+        cd_isz jj = j0;
+        cur[0] = jj % SW;
+        jj /= SW;
+        cur[1] = jj % SH;
+        jj /= SH;
+        cur[2] = jj % SD;
+        cur[3] = jj / SD;
+    }
     for (cd_isz j = j0; j < j1; j += MR) {
         const int mr = (int)(j1 - j < MR ? j1 - j : MR);
         for (int i = 0; i < mr; i++) {
-            cd_isz jj = j + i;
-            q[i][2] = jj % SW;
-            jj /= SW;
-            q[i][1] = jj % SH;
-            jj /= SH;
-            q[i][0] = jj % SD;
-            q[i][3] = jj / SD;
+            q[i][2] = cur[0];
+            q[i][1] = cur[1];
+            q[i][0] = cur[2];
+            q[i][3] = cur[3];
+            if (++cur[0] == SW) {
+                cur[0] = 0;
+                if (++cur[1] == SH) {
+                    cur[1] = 0;
+                    if (++cur[2] == SD) {
+                        cur[2] = 0;
+                        cur[3]++;
+                    }
+                }
+            }
             y[i] = Y + (j + i) * Csmall + grp * Cs + c0;
         }
         for (cd_isz kd = 0, t = 0; kd < g->k[0]; kd++)
