@@ -60,7 +60,8 @@ def show_config(mode="stdout"):
         },
         "blas": [p for p in pools if p.get("user_api") == "blas"],
         "simd": {"compiled_for": build["simd_compiled"], "cpu": _cpu_simd(),
-                 "dot_kernel": _conv.dot_isa()},
+                 # the C kernels (dot, implicit GEMM, pixel lanes) share one ISA switch
+                 "dot_kernel": _conv.dot_isa(), "igemm_kernel": _conv.dot_isa()},
         "gemm_tiles": _driver._gemm_tiles(),
         "threads": {"cdeconv": get_num_threads(),
                     "omp_max_threads": _openmp_helpers.omp_max_threads(),

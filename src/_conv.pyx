@@ -1019,20 +1019,33 @@ cdef int _run_dot(Geom* g, const floating* X, const floating* W, floating* Y,
 
 
 DEF IG_TASK_OUTPUTS = 96   # outputs per phase per igemm task (a multiple of 6 and 8 rows)
+DEF IG_MIN_TASK_OUTPUTS = 24   # ... down to this when that leaves < 8 tasks per thread
+
+
+cdef inline isize _ig_run_length(isize n_out, isize ng, int n_threads) noexcept nogil:
+    """Outputs per igemm task: IG_TASK_OUTPUTS, shortened (in steps of 24 = whole 6- and
+    8-row tiles) until ng blocks x the runs give each thread about 8 tasks: a batch-1
+    layer has only a few runs of 96 (e.g. 3 for a 16x16 input), which left a thread
+    idle. An output's arithmetic does not depend on its tile or task, so the length may
+    follow the thread count without changing a bit of the result."""
+    cdef isize want = n_out * ng // (8 * max(n_threads, 1))
+    want -= want % IG_MIN_TASK_OUTPUTS
+    return min(<isize>IG_TASK_OUTPUTS, max(<isize>IG_MIN_TASK_OUTPUTS, want))
 
 
 cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
                     int n_threads) except -1:
     """The implicit-GEMM kernel (src/_dot.h, cd_ig_*): pack the filter into channel
     panels (parallel over (group, block)), then every (group, block, run) task,
-    dynamically scheduled. Run r is outputs [r * IG_TASK_OUTPUTS, (r + 1) * ...) of
+    dynamically scheduled. Run r is outputs [r * TB, (r + 1) * TB) (TB from
+    _ig_run_length) of
     every phase: they read about the same small-side rows (in cache from one phase to
     the next) and write one stretch of the big side (threads never write neighbouring
     pixels, so no false sharing). Each output is computed by one task in a fixed order:
     the schedule cannot change a bit of the result."""
     cdef isize n_big = g.batch * g.big[0] * g.big[1] * g.big[2]
     cdef isize blk, vl, cbp, n_cblk, n_ph, ph, L = 0, j0, a
-    cdef isize n_tasks, task, grp, cb_i, rest, r, wp_n, ng
+    cdef isize n_tasks, task, grp, cb_i, rest, r, wp_n, ng, tb, n_max = 0
     cdef isize p[3]
     cdef cd_geom cg
     cdef char* raw = NULL
@@ -1073,7 +1086,9 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
             n_out[ph] = g.batch
             for a in range(3):
                 n_out[ph] *= (g.big[a] - p[a] + g.s[a] - 1) // g.s[a] if p[a] < g.big[a] else 0
-            L = max(L, (n_out[ph] + IG_TASK_OUTPUTS - 1) // IG_TASK_OUTPUTS)
+            n_max = max(n_max, n_out[ph])
+        tb = _ig_run_length(n_max, ng, n_threads)
+        L = (n_max + tb - 1) // tb
         n_tasks = ng * L
         with nogil:
             for task in prange(ng, schedule='static', num_threads=min(<isize>n_threads, ng)):
@@ -1087,15 +1102,15 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
                 rest = task % (n_cblk * L)
                 cb_i = rest // L
                 r = rest % L
-                j0 = r * IG_TASK_OUTPUTS
+                j0 = r * tb
                 for ph in range(n_ph):
                     if j0 < n_out[ph]:
                         if floating is float:
                             cd_ig_run_f(&cg, g.batch, X, Wp, Y, zero, grp, cb_i * blk, ph,
-                                        j0, min(n_out[ph], j0 + IG_TASK_OUTPUTS))
+                                        j0, min(n_out[ph], j0 + tb))
                         else:
                             cd_ig_run_d(&cg, g.batch, X, Wp, Y, zero, grp, cb_i * blk, ph,
-                                        j0, min(n_out[ph], j0 + IG_TASK_OUTPUTS))
+                                        j0, min(n_out[ph], j0 + tb))
     finally:
         free(raw)
         free(zero)
@@ -1161,10 +1176,10 @@ cdef int _run_igemm_forward(Geom* g, const floating* X, const floating* W, float
                             int n_threads) except -1:
     """The forward convolution on the igemm micro-kernel (src/_dot.h, cd_igf_*): pack
     the filter (parallel over (group, block)), then every (group, block, run of
-    IG_TASK_OUTPUTS small pixels) task, dynamically scheduled; each output is computed
+    _ig_run_length small pixels) task, dynamically scheduled; each output is computed
     by one task in a fixed order (taps, then channels)."""
     cdef isize n_small = g.batch * g.small[0] * g.small[1] * g.small[2]
-    cdef isize blk, vl, csp, n_cblk, L, n_tasks, task, grp, cb_i, rest, r, wp_n, ng
+    cdef isize blk, vl, csp, n_cblk, L, n_tasks, task, grp, cb_i, rest, r, wp_n, ng, tb
     cdef cd_geom cg
     cdef char* raw = NULL
     cdef floating* Wp
@@ -1179,9 +1194,10 @@ cdef int _run_igemm_forward(Geom* g, const floating* X, const floating* W, float
         vl = cd_ig_vl_d()
     csp = (g.cs + vl - 1) // vl * vl
     n_cblk = (csp + blk - 1) // blk
-    L = (n_small + IG_TASK_OUTPUTS - 1) // IG_TASK_OUTPUTS
     wp_n = g.groups * g.taps * csp * g.cb
     ng = g.groups * n_cblk
+    tb = _ig_run_length(n_small, ng, n_threads)
+    L = (n_small + tb - 1) // tb
     n_tasks = ng * L
     try:
         raw = <char*>malloc(wp_n * sizeof(floating) + 64)
@@ -1203,11 +1219,11 @@ cdef int _run_igemm_forward(Geom* g, const floating* X, const floating* W, float
                 cb_i = rest // L
                 r = rest % L
                 if floating is float:
-                    cd_igf_run_f(&cg, X, Wp, Y, zero, grp, cb_i * blk, r * IG_TASK_OUTPUTS,
-                                 min(n_small, (r + 1) * IG_TASK_OUTPUTS))
+                    cd_igf_run_f(&cg, X, Wp, Y, zero, grp, cb_i * blk, r * tb,
+                                 min(n_small, (r + 1) * tb))
                 else:
-                    cd_igf_run_d(&cg, X, Wp, Y, zero, grp, cb_i * blk, r * IG_TASK_OUTPUTS,
-                                 min(n_small, (r + 1) * IG_TASK_OUTPUTS))
+                    cd_igf_run_d(&cg, X, Wp, Y, zero, grp, cb_i * blk, r * tb,
+                                 min(n_small, (r + 1) * tb))
     finally:
         free(raw)
         free(zero)

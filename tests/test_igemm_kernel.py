@@ -295,3 +295,8 @@ def test_forward_dispatch_rule():
     with pytest.raises(ValueError, match="channels-last"):
         _driver.run(geom, x, np.ones((3, 3, 64, 64), np.float32),
                     np.empty(geom.shape("small"), np.float32), "forward", algo=3)
+
+
+def test_igemm_isa_is_reported():
+    simd = cdeconv.show_config("dicts")["simd"]
+    assert simd["igemm_kernel"] == simd["dot_kernel"] == _conv.dot_isa()
