@@ -154,6 +154,10 @@ def choose_forward_algo(geom):
     return 0
 
 
+#: the kernel choice per kind of op (memoised on the geometry by run)
+_CHOOSE = {"transpose": choose_transpose_algo, "forward": choose_forward_algo}
+
+
 def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
     """Run one kernel per ``geom``; out is overwritten entirely.
 
@@ -183,18 +187,13 @@ def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
     with blas_single_thread:
         args = (a.reshape(-1), b.reshape(-1), out.reshape(-1), geom.kernel_args(),
                 geom.cf, n_threads, CHUNK_BYTES if chunk_bytes is None else chunk_bytes)
-        if kind == "transpose":
-            if algo is None:
-                algo = geom.algo
-                if algo is None:
-                    algo = geom.algo = choose_transpose_algo(geom)
-            kernel(*args, algo)
-        elif kind == "forward":
-            if algo is None:
-                algo = geom.algo
-                if algo is None:
-                    algo = geom.algo = choose_forward_algo(geom)
-            kernel(*args, algo)
-        else:
+        choose = _CHOOSE.get(kind)
+        if choose is None:
             kernel(*args)
+        else:
+            if algo is None:
+                algo = geom.algo
+                if algo is None:
+                    algo = geom.algo = choose(geom)
+            kernel(*args, algo)
     return out

@@ -814,7 +814,7 @@ def conv_forward(const floating[::1] x, const floating[::1] w, floating[::1] y,
         if g.taps > CD_MAX_TAPS:
             raise ValueError(f"the igemm kernel takes at most {CD_MAX_TAPS} taps")
         if y.shape[0] != 0 and x.shape[0] != 0:
-            _run_igemm_forward(&g, &x[0], &w[0], &y[0], n_threads)
+            _run_igemm(&g, &x[0], &w[0], &y[0], n_threads, True)
             return
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], False, n_threads, chunk_bytes)
@@ -1034,18 +1034,23 @@ cdef inline isize _ig_run_length(isize n_out, isize ng, int n_threads) noexcept 
 
 
 cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
-                    int n_threads) except -1:
-    """The implicit-GEMM kernel (src/_dot.h, cd_ig_*): pack the filter into channel
-    panels (parallel over (group, block)), then every (group, block, run) task,
-    dynamically scheduled. Run r is outputs [r * TB, (r + 1) * TB) (TB from
-    _ig_run_length) of
-    every phase: they read about the same small-side rows (in cache from one phase to
-    the next) and write one stretch of the big side (threads never write neighbouring
-    pixels, so no false sharing). Each output is computed by one task in a fixed order:
+                    int n_threads, bint forward=False) except -1:
+    """The implicit-GEMM kernels (src/_dot.h): transposed (cd_ig_*) or, with
+    ``forward``, the forward conv (cd_igf_*). Pack the filter into output-channel panels
+    (parallel over (group, block)), then every (group, block, run) task, dynamically
+    scheduled. Transposed, run r is outputs [r * TB, (r + 1) * TB) (TB from
+    _ig_run_length) of every phase: they read about the same small-side rows (in cache
+    from one phase to the next) and write one stretch of the big side (threads never
+    write neighbouring pixels, so no false sharing); forward, it is those small-side
+    pixels. Each output is computed by one task in a fixed order (taps, then channels):
     the schedule cannot change a bit of the result."""
     cdef isize n_big = g.batch * g.big[0] * g.big[1] * g.big[2]
-    cdef isize blk, vl, cbp, n_cblk, n_ph, ph, L = 0, j0, a
-    cdef isize n_tasks, task, grp, cb_i, rest, r, wp_n, ng, tb, n_max = 0
+    cdef isize n_small = g.batch * g.small[0] * g.small[1] * g.small[2]
+    # output channels (the panels' width) and the reduction's channels
+    cdef isize c_out = g.cs if forward else g.cb
+    cdef isize c_in = g.cb if forward else g.cs
+    cdef isize blk, vl, cop, n_cblk, n_ph, ph, L, j0, a
+    cdef isize n_tasks, task, grp, cb_i, c0, rest, r, wp_n, ng, tb, n_max = 0
     cdef isize p[3]
     cdef cd_geom cg
     cdef char* raw = NULL
@@ -1053,7 +1058,7 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     cdef floating* zero = NULL
     cdef isize* n_out = NULL
     n_threads = _threads_for(g, n_threads)
-    if X == NULL or g.batch * g.small[0] * g.small[1] * g.small[2] == 0:
+    if not forward and (X == NULL or n_small == 0):
         with nogil:
             memset(Y, 0, n_big * g.groups * g.cb * sizeof(floating))
         return 0
@@ -1064,38 +1069,50 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     else:
         blk = cd_ig_block_d()
         vl = cd_ig_vl_d()
-    cbp = (g.cb + vl - 1) // vl * vl
-    n_cblk = (cbp + blk - 1) // blk
-    n_ph = g.s[0] * g.s[1] * g.s[2]
-    wp_n = g.groups * g.taps * cbp * g.cs
+    cop = (c_out + vl - 1) // vl * vl
+    n_cblk = (cop + blk - 1) // blk
+    n_ph = 1 if forward else g.s[0] * g.s[1] * g.s[2]
+    wp_n = g.groups * g.taps * cop * c_in
     ng = g.groups * n_cblk
     try:
         raw = <char*>malloc(wp_n * sizeof(floating) + 64)
-        zero = <floating*>calloc(max(g.cs, <isize>1), sizeof(floating))
+        zero = <floating*>calloc(max(c_in, <isize>1), sizeof(floating))
         n_out = <isize*>malloc(n_ph * sizeof(isize))
         if raw == NULL or zero == NULL or n_out == NULL:
             raise MemoryError(f"cdeconv: cannot allocate the {wp_n * sizeof(floating)}"
                               "-byte packed filter")
         # 64-byte aligned panels: no vector load of the filter splits a cache line
         Wp = <floating*>(raw + (64 - <size_t>raw % 64) % 64)
-        # a phase has ceil((big - p) / s) outputs per axis
+        # a phase has ceil((big - p) / s) outputs per axis (forward: the small side)
         for ph in range(n_ph):
-            p[2] = ph % g.s[2]
-            p[1] = (ph // g.s[2]) % g.s[1]
-            p[0] = ph // (g.s[2] * g.s[1])
-            n_out[ph] = g.batch
-            for a in range(3):
-                n_out[ph] *= (g.big[a] - p[a] + g.s[a] - 1) // g.s[a] if p[a] < g.big[a] else 0
+            if forward:
+                n_out[ph] = n_small
+            else:
+                p[2] = ph % g.s[2]
+                p[1] = (ph // g.s[2]) % g.s[1]
+                p[0] = ph // (g.s[2] * g.s[1])
+                n_out[ph] = g.batch
+                for a in range(3):
+                    n_out[ph] *= ((g.big[a] - p[a] + g.s[a] - 1) // g.s[a]
+                                  if p[a] < g.big[a] else 0)
             n_max = max(n_max, n_out[ph])
         tb = _ig_run_length(n_max, ng, n_threads)
         L = (n_max + tb - 1) // tb
         n_tasks = ng * L
         with nogil:
             for task in prange(ng, schedule='static', num_threads=min(<isize>n_threads, ng)):
+                grp = task // n_cblk
+                c0 = (task % n_cblk) * blk
                 if floating is float:
-                    cd_ig_pack_f(&cg, W, Wp, task // n_cblk, (task % n_cblk) * blk)
+                    if forward:
+                        cd_igf_pack_f(&cg, W, Wp, grp, c0)
+                    else:
+                        cd_ig_pack_f(&cg, W, Wp, grp, c0)
                 else:
-                    cd_ig_pack_d(&cg, W, Wp, task // n_cblk, (task % n_cblk) * blk)
+                    if forward:
+                        cd_igf_pack_d(&cg, W, Wp, grp, c0)
+                    else:
+                        cd_ig_pack_d(&cg, W, Wp, grp, c0)
             for task in prange(n_tasks, schedule='dynamic',
                                num_threads=min(<isize>n_threads, n_tasks)):
                 grp = task // (n_cblk * L)
@@ -1104,10 +1121,19 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
                 r = rest % L
                 j0 = r * tb
                 for ph in range(n_ph):
-                    if j0 < n_out[ph]:
-                        if floating is float:
+                    if j0 >= n_out[ph]:
+                        continue
+                    if floating is float:
+                        if forward:
+                            cd_igf_run_f(&cg, X, Wp, Y, zero, grp, cb_i * blk, j0,
+                                         min(n_out[ph], j0 + tb))
+                        else:
                             cd_ig_run_f(&cg, g.batch, X, Wp, Y, zero, grp, cb_i * blk, ph,
                                         j0, min(n_out[ph], j0 + tb))
+                    else:
+                        if forward:
+                            cd_igf_run_d(&cg, X, Wp, Y, zero, grp, cb_i * blk, j0,
+                                         min(n_out[ph], j0 + tb))
                         else:
                             cd_ig_run_d(&cg, g.batch, X, Wp, Y, zero, grp, cb_i * blk, ph,
                                         j0, min(n_out[ph], j0 + tb))
@@ -1169,64 +1195,6 @@ cdef int _run_pixel_lanes(Geom* g, const floating* X, const floating* W, floatin
                     cd_pl_run_d(&cg, npix, Xt, W, Y, grp, c0, min(g.cb, c0 + cblk))
     finally:
         free(Xt)
-    return 0
-
-
-cdef int _run_igemm_forward(Geom* g, const floating* X, const floating* W, floating* Y,
-                            int n_threads) except -1:
-    """The forward convolution on the igemm micro-kernel (src/_dot.h, cd_igf_*): pack
-    the filter (parallel over (group, block)), then every (group, block, run of
-    _ig_run_length small pixels) task, dynamically scheduled; each output is computed
-    by one task in a fixed order (taps, then channels)."""
-    cdef isize n_small = g.batch * g.small[0] * g.small[1] * g.small[2]
-    cdef isize blk, vl, csp, n_cblk, L, n_tasks, task, grp, cb_i, rest, r, wp_n, ng, tb
-    cdef cd_geom cg
-    cdef char* raw = NULL
-    cdef floating* Wp
-    cdef floating* zero = NULL
-    n_threads = _threads_for(g, n_threads)
-    _fill_cd_geom(g, &cg)
-    if floating is float:
-        blk = cd_ig_block_f()
-        vl = cd_ig_vl_f()
-    else:
-        blk = cd_ig_block_d()
-        vl = cd_ig_vl_d()
-    csp = (g.cs + vl - 1) // vl * vl
-    n_cblk = (csp + blk - 1) // blk
-    wp_n = g.groups * g.taps * csp * g.cb
-    ng = g.groups * n_cblk
-    tb = _ig_run_length(n_small, ng, n_threads)
-    L = (n_small + tb - 1) // tb
-    n_tasks = ng * L
-    try:
-        raw = <char*>malloc(wp_n * sizeof(floating) + 64)
-        zero = <floating*>calloc(max(g.cb, <isize>1), sizeof(floating))
-        if raw == NULL or zero == NULL:
-            raise MemoryError(f"cdeconv: cannot allocate the {wp_n * sizeof(floating)}"
-                              "-byte packed filter")
-        Wp = <floating*>(raw + (64 - <size_t>raw % 64) % 64)
-        with nogil:
-            for task in prange(ng, schedule='static', num_threads=min(<isize>n_threads, ng)):
-                if floating is float:
-                    cd_igf_pack_f(&cg, W, Wp, task // n_cblk, (task % n_cblk) * blk)
-                else:
-                    cd_igf_pack_d(&cg, W, Wp, task // n_cblk, (task % n_cblk) * blk)
-            for task in prange(n_tasks, schedule='dynamic',
-                               num_threads=min(<isize>n_threads, n_tasks)):
-                grp = task // (n_cblk * L)
-                rest = task % (n_cblk * L)
-                cb_i = rest // L
-                r = rest % L
-                if floating is float:
-                    cd_igf_run_f(&cg, X, Wp, Y, zero, grp, cb_i * blk, r * tb,
-                                 min(n_small, (r + 1) * tb))
-                else:
-                    cd_igf_run_d(&cg, X, Wp, Y, zero, grp, cb_i * blk, r * tb,
-                                 min(n_small, (r + 1) * tb))
-    finally:
-        free(raw)
-        free(zero)
     return 0
 
 

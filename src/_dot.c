@@ -23,6 +23,33 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
     return t < g->small[axis] ? t : -1;
 }
 
+/* q := the raster coordinates of index j over (images, n[0], n[1], n[2]):
+ * q[0], q[1], q[2] along the axes, q[3] the image. */
+static inline void cd_coords(cd_isz j, const cd_isz n[3], cd_isz q[4])
+{
+    q[2] = j % n[2];
+    j /= n[2];
+    q[1] = j % n[1];
+    j /= n[1];
+    q[0] = j % n[0];
+    q[3] = j / n[0];
+}
+
+/* q := the coordinates of the next index in raster order (no divisions). */
+static inline void cd_next(cd_isz q[4], const cd_isz n[3])
+{
+    if (++q[2] == n[2]) {
+        q[2] = 0;
+        if (++q[1] == n[1]) {
+            q[1] = 0;
+            if (++q[0] == n[0]) {
+                q[0] = 0;
+                q[3]++;
+            }
+        }
+    }
+}
+
 /* ---- baseline ---- */
 #define CD_T float
 #define CD_SUF f_base

@@ -139,34 +139,13 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
                 bt[nt] = Wp + (grp * T * cbp + c0 * T + ((kd * g->k[1] + kh) * g->k[2] + kw) * nr) * Cs;
                 nt++;
             }
-    cd_isz cur[4];                            /* the coordinates of output j: w, h, d, image */
-    {
-        cd_isz jj = j0;
-        cur[0] = jj % n[2];
-        jj /= n[2];
-        cur[1] = jj % n[1];
-        jj /= n[1];
-        cur[2] = jj % n[0];
-        cur[3] = jj / n[0];
-    }
+    cd_isz cur[4];
+    cd_coords(j0, n, cur);
     for (cd_isz j = j0; j < j1; j += MR) {
         const int mr = (int)(j1 - j < MR ? j1 - j : MR);
         for (int i = 0; i < mr; i++) {
-            /* output j + i, then step to the next in raster order (no divisions) */
-            q[i][2] = cur[0];
-            q[i][1] = cur[1];
-            q[i][0] = cur[2];
-            q[i][3] = cur[3];
-            if (++cur[0] == n[2]) {
-                cur[0] = 0;
-                if (++cur[1] == n[1]) {
-                    cur[1] = 0;
-                    if (++cur[2] == n[0]) {
-                        cur[2] = 0;
-                        cur[3]++;
-                    }
-                }
-            }
+            __builtin_memcpy(q[i], cur, sizeof cur);     /* output j + i */
+            cd_next(cur, n);
             y[i] = Y + (((q[i][3] * BD + p[0] + g->s[0] * q[i][0]) * BH
                          + p[1] + g->s[1] * q[i][1]) * BW + p[2] + g->s[2] * q[i][2]) * Cbig
                    + grp * Cb + c0;
@@ -189,6 +168,24 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
     }
 }
 
+/* P[k * w + p] := src[p * stride + k] for p < nvalid, 0 for nvalid <= p < w, k < K:
+ * rows laid out as the columns of a panel of width w (zeros past the valid ones). */
+static void
+CD_CAT(cd_panel_, CD_SUF)(CD_T* P, cd_isz w, cd_isz nvalid, cd_isz K, const CD_T* src,
+                          cd_isz stride)
+{
+    for (cd_isz p = 0; p < w; p++) {
+        if (p < nvalid) {
+            const CD_T* r = src + p * stride;
+            for (cd_isz k = 0; k < K; k++)
+                P[k * w + p] = r[k];
+        } else {
+            for (cd_isz k = 0; k < K; k++)
+                P[k * w + p] = 0;
+        }
+    }
+}
+
 /* Wp (this group and channel block) := the filter panels: for tap t, small-side channel
  * k, the block's nr channels c (zeros past Cb): Wp[t][k][c] = W[t, c0 + c, grp*Cs + k]. */
 static void
@@ -200,19 +197,9 @@ CD_CAT(cd_igpack_, CD_SUF)(const cd_geom* g, const CD_T* W, CD_T* Wp, cd_isz grp
     const cd_isz cbp = (Cb + CD_VL - 1) / CD_VL * CD_VL;
     const cd_isz nr = cbp - c0 < blk ? cbp - c0 : blk;
     CD_T* base = Wp + (grp * T * cbp + c0 * T) * Cs;
-    for (cd_isz t = 0; t < T; t++) {
-        CD_T* P = base + t * nr * Cs;
-        for (cd_isz c = 0; c < nr; c++) {
-            if (c0 + c < Cb) {
-                const CD_T* w = W + (t * Cb + c0 + c) * Csmall + grp * Cs;
-                for (cd_isz k = 0; k < Cs; k++)
-                    P[k * nr + c] = w[k];
-            } else {
-                for (cd_isz k = 0; k < Cs; k++)
-                    P[k * nr + c] = 0;
-            }
-        }
-    }
+    for (cd_isz t = 0; t < T; t++)
+        CD_CAT(cd_panel_, CD_SUF)(base + t * nr * Cs, nr, Cb - c0, Cs,
+                                  W + (t * Cb + c0) * Csmall + grp * Cs, Csmall);
 }
 
 /* ---- pixel lanes: the same micro-kernel with the roles turned round, for few input
@@ -235,18 +222,8 @@ CD_CAT(cd_plpack_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* X, CD_T* X
     const cd_isz nch = (npv + pb - 1) / pb;
     for (cd_isz j = 0; j < nch; j++) {
         const cd_isz w = npv - j * pb < pb ? npv - j * pb : pb;
-        CD_T* P = Xt + (grp * nch + j) * Cs * pb;
-        for (cd_isz p = 0; p < w; p++) {
-            const cd_isz pix = j * pb + p;
-            if (pix < npix) {
-                const CD_T* x = X + pix * Csmall + grp * Cs;
-                for (cd_isz k = 0; k < Cs; k++)
-                    P[k * w + p] = x[k];
-            } else {
-                for (cd_isz k = 0; k < Cs; k++)
-                    P[k * w + p] = 0;
-            }
-        }
+        CD_CAT(cd_panel_, CD_SUF)(Xt + (grp * nch + j) * Cs * pb, w, npix - j * pb, Cs,
+                                  X + j * pb * Csmall + grp * Cs, Csmall);
     }
 }
 
@@ -373,33 +350,14 @@ CD_CAT(cd_igfrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T
     cd_isz q[8][4];
     for (cd_isz t = 0; t < T; t++)
         bt[t] = Wp + (grp * T * csp + c0 * T + t * nr) * Cb;
-    cd_isz cur[4];                            /* the coordinates of output j: w, h, d, image */
-    {
-        cd_isz jj = j0;
-        cur[0] = jj % SW;
-        jj /= SW;
-        cur[1] = jj % SH;
-        jj /= SH;
-        cur[2] = jj % SD;
-        cur[3] = jj / SD;
-    }
+    const cd_isz n[3] = {SD, SH, SW};
+    cd_isz cur[4];
+    cd_coords(j0, n, cur);
     for (cd_isz j = j0; j < j1; j += MR) {
         const int mr = (int)(j1 - j < MR ? j1 - j : MR);
         for (int i = 0; i < mr; i++) {
-            q[i][2] = cur[0];
-            q[i][1] = cur[1];
-            q[i][0] = cur[2];
-            q[i][3] = cur[3];
-            if (++cur[0] == SW) {
-                cur[0] = 0;
-                if (++cur[1] == SH) {
-                    cur[1] = 0;
-                    if (++cur[2] == SD) {
-                        cur[2] = 0;
-                        cur[3]++;
-                    }
-                }
-            }
+            __builtin_memcpy(q[i], cur, sizeof cur);     /* output j + i */
+            cd_next(cur, n);
             y[i] = Y + (j + i) * Csmall + grp * Cs + c0;
         }
         for (cd_isz kd = 0, t = 0; kd < g->k[0]; kd++)

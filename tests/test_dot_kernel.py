@@ -98,23 +98,6 @@ def test_dot_kernel_empty_inputs_give_zeros():
     assert (y == 0).all()
 
 
-def test_dot_kernel_refuses_channels_first_and_huge_kernels():
-    x = np.ones((1, 20, 3, 3), np.float32)
-    w = np.ones((3, 3, 1, 20), np.float32)
-    geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NCHW", None)
-    with pytest.raises(ValueError, match="channels-last"):
-        _driver.run(geom, x, w, np.empty(geom.shape("big"), np.float32), "transpose",
-                    algo=2)
-    k = int(np.sqrt(_conv.DOT_MAX_TAPS)) + 1
-    x = np.ones((1, 2, 2, 16), np.float32)
-    w = np.ones((k, k, 1, 16), np.float32)
-    geom = _geometry.transposed_geometry(2, x, w, None, 1, "SAME", "NHWC", None)
-    assert _driver.choose_transpose_algo(geom) == 0
-    with pytest.raises(ValueError, match="taps"):
-        _driver.run(geom, x, w, np.empty(geom.shape("big"), np.float32), "transpose",
-                    algo=2)
-
-
 def _algo(x_shape, w_shape, s=2, padding="SAME", fmt="NHWC", groups=1):
     geom = _geometry.transposed_geometry(2, np.empty(x_shape, np.float32),
                                          np.empty(w_shape, np.float32), None, s, padding,

@@ -111,7 +111,8 @@ def test_igemm_kernel_empty_inputs_give_zeros(algo):
     assert (y == 0).all()
 
 
-def test_igemm_kernel_refuses_channels_first_and_huge_kernels(algo):
+@pytest.mark.parametrize("algo", [2, 3, 4], ids=["dot", "igemm", "lanes"])
+def test_c_kernels_refuse_channels_first_and_huge_kernels(algo):
     x = np.ones((1, 20, 3, 3), np.float32)
     w = np.ones((3, 3, 32, 20), np.float32)
     geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NCHW", None)
