@@ -67,15 +67,17 @@ DOT_MIN_IN_CHANNELS = 128
 #: the input pixels in the vector lanes, the filter rows broadcast in place so each
 #: filter element is loaded once, each (tap, 8 channels) tile added into the big side)
 #: runs for channels-last inputs with LANES_MIN_PIXELS <= batch * D * H * W <=
-#: LANES_MAX_PIXELS (256 only when the phase is too deep for igemm), >=
+#: LANES_MAX_PIXELS (256 only when a phase is >= LANES_DEEP_PHASE deep), >=
 #: LANES_MIN_IN_CHANNELS input and >= LANES_MIN_OUT_CHANNELS output channels per group:
 #: generator heads at batch 1-16. Measured (tools/dispatch_rules.py): 1.2-2.3x faster
 #: than the dot kernel and GEMM on 4x4-12x12 inputs with 128-1024 channels (DCGAN g1/g2
 #: at batch 1: 78-101 GFLOP/s at 1 thread), 1.1-1.2x on 16x4x4x1024 -> 512; slower on
 #: 2x2 and 2x4 inputs (a quarter or half of the 16 lanes used: the dot kernel keeps
-#: them), with <= 3 output channels, and from 256 pixels with shallow phases (igemm).
+#: them), with <= 3 output channels, and from 256 pixels with shallow phases (igemm:
+#: equal at depth 1024-1600; at depth 2048, 16x4x4x512 -> 256, lanes 1.32x / 1.08x).
 LANES_MIN_PIXELS = 16
 LANES_MAX_PIXELS = 256
+LANES_DEEP_PHASE = 2048
 LANES_MIN_IN_CHANNELS = 32
 LANES_MIN_OUT_CHANNELS = 8
 
@@ -128,7 +130,7 @@ def choose_transpose_algo(geom):
     igemm_depth = (depth <= IGEMM_MAX_PHASE_DEPTH
                    or (pixels >= IGEMM_WIDE_PIXELS and depth <= IGEMM_MAX_PHASE_DEPTH_WIDE))
     if (LANES_MIN_PIXELS <= pixels <= LANES_MAX_PIXELS
-            and (pixels < LANES_MAX_PIXELS or not igemm_depth)
+            and (pixels < LANES_MAX_PIXELS or depth >= LANES_DEEP_PHASE)
             and geom.cs >= LANES_MIN_IN_CHANNELS and geom.cb >= LANES_MIN_OUT_CHANNELS):
         return 4
     if (pixels <= DOT_MAX_PIXELS and min(geom.small[-2:]) >= 2
