@@ -771,7 +771,7 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
     algo : 0 GEMM + col2im; 1 direct AXPY; 2 dot; 3 implicit GEMM; 4 pixel lanes (1-4
-           channels-last only; chosen by cdeconv._driver)
+           channels-last only, run on a non-empty x; chosen by cdeconv._driver)
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
@@ -781,16 +781,21 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
                              "channels-last only")
         if algo >= 2 and g.taps > CD_MAX_TAPS:
             raise ValueError(f"the dot and igemm kernels take at most {CD_MAX_TAPS} taps")
-        if y.shape[0] != 0:
-            if algo == 4:
-                _run_pixel_lanes(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0],
-                                 n_threads)
-            elif algo == 3:
-                _run_igemm(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
-            elif algo == 2:
-                _run_dot(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
-            else:
-                _run_direct(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0], n_threads)
+        if y.shape[0] == 0:
+            return
+        if x.shape[0] == 0:
+            # no input pixels (e.g. a zero-size spatial axis): every output element is a
+            # sum of nothing = 0, for every kernel alike
+            with nogil:
+                memset(&y[0], 0, y.shape[0] * sizeof(floating))
+        elif algo == 4:
+            _run_pixel_lanes(&g, &x[0], &w[0], &y[0], n_threads)
+        elif algo == 3:
+            _run_igemm(&g, &x[0], &w[0], &y[0], n_threads)
+        elif algo == 2:
+            _run_dot(&g, &x[0], &w[0], &y[0], n_threads)
+        else:
+            _run_direct(&g, &x[0], &w[0], &y[0], n_threads)
         return
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], True, n_threads, chunk_bytes)
@@ -900,10 +905,6 @@ cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
     cdef isize R, grp, t, c, cs, n
     cdef floating* Wt = NULL
     n_threads = _threads_for(g, n_threads)
-    if X == NULL or g.batch * g.small[0] * g.small[1] * g.small[2] == 0:
-        with nogil:
-            memset(Y, 0, n_big_rows * g.big[2] * g.groups * Cb * sizeof(floating))
-        return 0
     n = g.groups * T * Cs * Cb
     Wt = <floating*>malloc(n * sizeof(floating))
     if Wt == NULL:
@@ -979,10 +980,6 @@ cdef int _run_dot(Geom* g, const floating* X, const floating* W, floating* Y,
     cdef isize* kws = NULL
     cdef isize* iws = NULL
     n_threads = _threads_for(g, n_threads)
-    if X == NULL or g.batch * g.small[0] * g.small[1] * g.small[2] == 0:
-        with nogil:
-            memset(Y, 0, n_big_rows * g.big[2] * g.groups * g.cb * sizeof(floating))
-        return 0
     _fill_cd_geom(g, &cg)
     cblk = max(<isize>1, DOT_W_BYTES // max(per_c, <isize>1))
     if cblk >= 4:
@@ -1044,7 +1041,6 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     write neighbouring pixels, so no false sharing); forward, it is those small-side
     pixels. Each output is computed by one task in a fixed order (taps, then channels):
     the schedule cannot change a bit of the result."""
-    cdef isize n_big = g.batch * g.big[0] * g.big[1] * g.big[2]
     cdef isize n_small = g.batch * g.small[0] * g.small[1] * g.small[2]
     # output channels (the panels' width) and the reduction's channels
     cdef isize c_out = g.cs if forward else g.cb
@@ -1058,10 +1054,6 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     cdef floating* zero = NULL
     cdef isize* n_out = NULL
     n_threads = _threads_for(g, n_threads)
-    if not forward and (X == NULL or n_small == 0):
-        with nogil:
-            memset(Y, 0, n_big * g.groups * g.cb * sizeof(floating))
-        return 0
     _fill_cd_geom(g, &cg)
     if floating is float:
         blk = cd_ig_block_f()
@@ -1153,15 +1145,10 @@ cdef int _run_pixel_lanes(Geom* g, const floating* X, const floating* W, floatin
     independent), so neither the blocks (8-64 channels, about 4 per thread) nor the
     schedule can change a bit of the result."""
     cdef isize npix = g.batch * g.small[0] * g.small[1] * g.small[2]
-    cdef isize n_big = g.batch * g.big[0] * g.big[1] * g.big[2]
     cdef isize pb, vl, npv, nch, n_cb, n_tasks, task, grp, c0, cblk
     cdef cd_geom cg
     cdef floating* Xt = NULL
     n_threads = _threads_for(g, n_threads)
-    if X == NULL or npix == 0:
-        with nogil:
-            memset(Y, 0, n_big * g.groups * g.cb * sizeof(floating))
-        return 0
     _fill_cd_geom(g, &cg)
     if floating is float:
         pb = cd_ig_block_f()
