@@ -69,3 +69,12 @@ def run_kernel(algo, n, x, w, s, padding, d=None, groups=1):
     y = np.full(geom.shape("big"), np.nan, x.dtype)
     _driver.run(geom, x, w, y, "transpose", algo=algo)
     return y
+
+
+def transpose_algo(x_shape, w_shape, s=2, padding="SAME", fmt="NHWC", groups=1):
+    """The kernel cdeconv._driver picks for a 2-D transposed conv of these shapes."""
+    from cdeconv import _geometry
+    geom = _geometry.transposed_geometry(2, np.empty(x_shape, np.float32),
+                                         np.empty(w_shape, np.float32), None, s, padding,
+                                         fmt, None, groups)
+    return _driver.choose_transpose_algo(geom)

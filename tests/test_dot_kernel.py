@@ -10,7 +10,7 @@ import pytest
 import cdeconv
 from cdeconv import _conv, _driver, _geometry, _reference
 
-from conftest import ISAS, dyadic, run_kernel
+from conftest import ISAS, dyadic, run_kernel, transpose_algo as _algo
 
 
 def _run_dot(n, x, w, s, padding, d=None, groups=1):
@@ -96,13 +96,6 @@ def test_dot_kernel_empty_inputs_give_zeros():
     y = np.full(geom.shape("big"), np.nan, np.float32)
     _driver.run(geom, x, w, y, "transpose", algo=2)
     assert (y == 0).all()
-
-
-def _algo(x_shape, w_shape, s=2, padding="SAME", fmt="NHWC", groups=1):
-    geom = _geometry.transposed_geometry(2, np.empty(x_shape, np.float32),
-                                         np.empty(w_shape, np.float32), None, s, padding,
-                                         fmt, None, groups)
-    return _driver.choose_transpose_algo(geom)
 
 
 def test_dispatch_rules_route_the_measured_layers():

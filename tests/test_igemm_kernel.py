@@ -15,7 +15,7 @@ import pytest
 import cdeconv
 from cdeconv import _conv, _driver, _geometry, _reference
 
-from conftest import dyadic, run_kernel
+from conftest import dyadic, run_kernel, transpose_algo as _algo
 
 
 ALGOS = {"igemm": 3, "lanes": 4}
@@ -159,13 +159,6 @@ def test_igemm_results_do_not_depend_on_threads_or_concurrency(shape):
         t.join()
     for y in outs[1:] + got:
         np.testing.assert_array_equal(y, outs[0])
-
-
-def _algo(x_shape, w_shape, s=2, padding="SAME", fmt="NHWC", groups=1):
-    geom = _geometry.transposed_geometry(2, np.empty(x_shape, np.float32),
-                                         np.empty(w_shape, np.float32), None, s, padding,
-                                         fmt, None, groups)
-    return _driver.choose_transpose_algo(geom)
 
 
 def test_dispatch_rule_routes_the_measured_layers_to_igemm():
