@@ -1015,6 +1015,17 @@ cdef int _run_dot(Geom* g, const floating* X, const floating* W, floating* Y,
     return 0
 
 
+cdef inline void _ig_widths(const floating* like, isize* block, isize* vl) noexcept nogil:
+    """The widest channel panel and the vector length of the igemm instantiation that
+    will run for this dtype (the packed layouts depend on them)."""
+    if floating is float:
+        block[0] = cd_ig_block_f()
+        vl[0] = cd_ig_vl_f()
+    else:
+        block[0] = cd_ig_block_d()
+        vl[0] = cd_ig_vl_d()
+
+
 DEF IG_TASK_OUTPUTS = 96   # outputs per phase per igemm task (a multiple of 6 and 8 rows)
 DEF IG_MIN_TASK_OUTPUTS = 24   # ... down to this when that leaves < 8 tasks per thread
 
@@ -1055,12 +1066,7 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     cdef isize* n_out = NULL
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
-    if floating is float:
-        blk = cd_ig_block_f()
-        vl = cd_ig_vl_f()
-    else:
-        blk = cd_ig_block_d()
-        vl = cd_ig_vl_d()
+    _ig_widths(W, &blk, &vl)
     cop = (c_out + vl - 1) // vl * vl
     n_cblk = (cop + blk - 1) // blk
     n_ph = 1 if forward else g.s[0] * g.s[1] * g.s[2]
@@ -1150,12 +1156,7 @@ cdef int _run_pixel_lanes(Geom* g, const floating* X, const floating* W, floatin
     cdef floating* Xt = NULL
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
-    if floating is float:
-        pb = cd_ig_block_f()
-        vl = cd_ig_vl_f()
-    else:
-        pb = cd_ig_block_d()
-        vl = cd_ig_vl_d()
+    _ig_widths(W, &pb, &vl)
     npv = (npix + vl - 1) // vl * vl
     nch = (npv + pb - 1) // pb
     cblk = min(<isize>64, max(<isize>8, ((g.cb + 4 * n_threads - 1) // (4 * n_threads) + 7)
