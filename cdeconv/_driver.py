@@ -6,8 +6,9 @@ Strategy, chosen per call (src/_conv.pyx has the details):
 - The column buffer is bounded by ``CHUNK_BYTES`` whatever the batch; the chunking
   depends only on shapes, so results are bitwise identical for every thread count.
 - 1x1 kernels with stride 1 and no padding skip im2col/col2im: the GEMM is the result.
-- Transposed, channels-last, <= 2 input and >= 32 output channels per group (e.g. the
-  MNIST 28x28x1 -> 56x56x32 layer): a direct kernel, no GEMM and no column buffer
+- Transposed, channels-last, <= 2 input and >= 32 output channels per group, where the
+  phase-rows kernel's scratch would pass its cap (below): a direct kernel, no GEMM and no
+  column buffer
   (K = 1-2 GEMMs only stream the column buffer through memory). Measured against the
   GEMM path (median of 0.2 s loops, 1 and 2 threads, batch 1 and 16, 3x3/4x4/5x5/2x2,
   stride 2): 0.9-3.7x faster with 1-2 input channels and 32-64 output channels; slower
@@ -88,6 +89,31 @@ IGEMM_WIDE_PIXELS = 1024
 IGEMM_MAX_PHASE_DEPTH_WIDE = 4096
 IGEMM_MAX_FILTER_ELEMENTS = 4 << 20
 
+#: The phase-rows kernel (src/_dot.h, cd_pr_*: the igemm micro-kernel with a flat run
+#: of one phase's outputs in the vector lanes, the filter rows broadcast in place, the
+#: small rows a task reads transposed into channel-major planes and the outputs
+#: transposed back 16 x 16 in registers) runs for channels-last inputs with
+#: (a) <= DIRECT_MAX_IN_CHANNELS input and >= ROWS_MIN_OUT_CHANNELS output channels per
+#: group (MNIST-like layers: it replaces the direct kernel there), or (b)
+#: ROWS_FEW_OUT_CHANNELS[0] .. [1] output channels per group, >= ROWS_MIN_PIXELS input
+#: pixels, and <= ROWS_SMALL_IN_CHANNELS or >= ROWS_MIN_IN_CHANNELS input channels
+#: (generator and decoder heads into RGB); in both while one task's scratch is <=
+#: ROWS_MAX_SCRATCH_BYTES. Measured (tools/dispatch_rules.py --rows-only, medians of 5
+#: x 30 ms loops, 1 thread; the 2-thread run was disturbed by other load):
+#: (a) 1.2-4.5x faster than the direct kernel and 1.1-1.9x than igemm (28x28x1 -> 32
+#: at batch 1 and 16, 28x28x2 -> 64, 56x56x2 -> 32, 64x64x1 -> 16, 64x64x2 -> 8);
+#: (b) 1.0-1.2x faster than GEMM + col2im from 4096 pixels with 64-128 input channels
+#: (32x32x128 -> 3 b16 1.13x, 110x110x96 -> 3 1.20x, 64x64x64 -> 8 and -> 15 1.0-1.05x),
+#: 2.2x on 64x64x3 -> 3; slower at batch 1 below 4096 pixels (0.83-0.88x on 32x32
+#: heads), with 1-2 output channels (0.72-0.97x: FSRCNN, one vector row per broadcast)
+#: and with 16 input channels (0.83x: 64x64x16 -> 4).
+ROWS_MIN_OUT_CHANNELS = 8
+ROWS_FEW_OUT_CHANNELS = (3, IGEMM_MIN_OUT_CHANNELS - 1)
+ROWS_MIN_PIXELS = 4096
+ROWS_SMALL_IN_CHANNELS = 4
+ROWS_MIN_IN_CHANNELS = 32
+ROWS_MAX_SCRATCH_BYTES = 8 << 20
+
 #: The forward conv on the igemm micro-kernel (src/_dot.h, cd_igf_*): channels-last,
 #: >= FWD_IGEMM_MIN_OUT_CHANNELS output and >= FWD_IGEMM_MIN_IN_CHANNELS input channels
 #: per group, >= FWD_IGEMM_MIN_PIXELS output pixels, the filter as for igemm.
@@ -117,15 +143,23 @@ _KERNELS = {(kind, np.dtype(dt)): fn[ctype]
 
 def choose_transpose_algo(geom):
     """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct, 2 = dot,
-    3 = implicit GEMM, 4 = pixel lanes (see above). Depends only on the shapes."""
+    3 = implicit GEMM, 4 = pixel lanes, 5 = phase rows (see above). Depends only on the
+    shapes."""
     if geom.cf:
         return 0
+    taps = math.prod(geom.k)
+    pixels = geom.batch * math.prod(geom.small)
+    if taps <= _conv.DOT_MAX_TAPS and (
+            (geom.cs <= DIRECT_MAX_IN_CHANNELS and geom.cb >= ROWS_MIN_OUT_CHANNELS)
+            or (ROWS_FEW_OUT_CHANNELS[0] <= geom.cb <= ROWS_FEW_OUT_CHANNELS[1]
+                and pixels >= ROWS_MIN_PIXELS
+                and (geom.cs <= ROWS_SMALL_IN_CHANNELS or geom.cs >= ROWS_MIN_IN_CHANNELS))):
+        if _conv.phase_rows_scratch_bytes(geom.kernel_args()) <= ROWS_MAX_SCRATCH_BYTES:
+            return 5
     if geom.cs <= DIRECT_MAX_IN_CHANNELS and geom.cb >= DIRECT_MIN_OUT_CHANNELS:
         return 1
-    taps = math.prod(geom.k)
     if taps > _conv.DOT_MAX_TAPS:
         return 0
-    pixels = geom.batch * math.prod(geom.small)
     depth = taps / math.prod(geom.s) * geom.cs
     igemm_depth = (depth <= IGEMM_MAX_PHASE_DEPTH
                    or (pixels >= IGEMM_WIDE_PIXELS and depth <= IGEMM_MAX_PHASE_DEPTH_WIDE))

@@ -37,7 +37,7 @@ OpenMP pools never run at once.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset
 
@@ -106,6 +106,16 @@ cdef extern from "_dot.h" nogil:
     void cd_pl_run_d(const cd_geom* g, Py_ssize_t npix, const double* Xt,
                      const double* W, double* Y, Py_ssize_t grp, Py_ssize_t c0,
                      Py_ssize_t c1)
+    void cd_pr_sizes_f(const cd_geom* g, Py_ssize_t rb, Py_ssize_t* scratch,
+                       Py_ssize_t* zero)
+    void cd_pr_sizes_d(const cd_geom* g, Py_ssize_t rb, Py_ssize_t* scratch,
+                       Py_ssize_t* zero)
+    void cd_pr_run_f(const cd_geom* g, const float* X, const float* W, float* Y,
+                     float* S, const float* zero, Py_ssize_t grp, Py_ssize_t bz,
+                     Py_ssize_t zh0, Py_ssize_t zh1)
+    void cd_pr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                     double* S, const double* zero, Py_ssize_t grp, Py_ssize_t bz,
+                     Py_ssize_t zh0, Py_ssize_t zh1)
 
 ctypedef Py_ssize_t isize
 
@@ -770,15 +780,16 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
     w : IN  flat filter (kd, kh, kw, big_c / groups, small_c)
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
-    algo : 0 GEMM + col2im; 1 direct AXPY; 2 dot; 3 implicit GEMM; 4 pixel lanes (1-4
-           channels-last only, run on a non-empty x; chosen by cdeconv._driver)
+    algo : 0 GEMM + col2im; 1 direct AXPY; 2 dot; 3 implicit GEMM; 4 pixel lanes;
+           5 phase rows (1-5 channels-last only, run on a non-empty x; chosen by
+           cdeconv._driver)
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
     if algo != 0:
         if channels_first:
-            raise ValueError("the direct, dot, igemm and pixel-lanes kernels are "
-                             "channels-last only")
+            raise ValueError("the direct, dot, igemm, pixel-lanes and phase-rows kernels "
+                             "are channels-last only")
         if algo >= 2 and g.taps > CD_MAX_TAPS:
             raise ValueError(f"the dot and igemm kernels take at most {CD_MAX_TAPS} taps")
         if y.shape[0] == 0:
@@ -788,6 +799,8 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
             # sum of nothing = 0, for every kernel alike
             with nogil:
                 memset(&y[0], 0, y.shape[0] * sizeof(floating))
+        elif algo == 5:
+            _run_phase_rows(&g, &x[0], &w[0], &y[0], n_threads)
         elif algo == 4:
             _run_pixel_lanes(&g, &x[0], &w[0], &y[0], n_threads)
         elif algo == 3:
@@ -1183,6 +1196,83 @@ cdef int _run_pixel_lanes(Geom* g, const floating* X, const floating* W, floatin
                     cd_pl_run_d(&cg, npix, Xt, W, Y, grp, c0, min(g.cb, c0 + cblk))
     finally:
         free(Xt)
+    return 0
+
+
+DEF PR_MAX_SMALL_ROWS = 16
+DEF PR_TASKS_PER_THREAD = 4
+
+
+cdef inline isize _pr_task_rows(Geom* g, int n_threads) noexcept nogil:
+    """Big rows per phase-rows task: a whole number of phases along H (s1 big rows per
+    small row), PR_MAX_SMALL_ROWS small rows' worth at most (each task transposes the
+    rows it reads, those its neighbour reads too included), fewer until there are about
+    PR_TASKS_PER_THREAD tasks per thread. A row's arithmetic does not depend on its task."""
+    cdef isize planes = g.groups * g.batch * g.big[0]
+    cdef isize qrows = (g.big[1] + g.s[1] - 1) // g.s[1]
+    cdef isize want = planes * qrows // (PR_TASKS_PER_THREAD * max(n_threads, 1))
+    return g.s[1] * min(<isize>PR_MAX_SMALL_ROWS, max(<isize>1, min(want, qrows)))
+
+
+def phase_rows_scratch_bytes(tuple shapes, str dtype="float32"):
+    """Bytes of one phase-rows task's scratch for the largest task (the dispatch rule
+    bounds it) plus the zero plane."""
+    cdef Geom g
+    cdef cd_geom cg
+    cdef isize sc, zn
+    _make_geom(&g, shapes, False)
+    _fill_cd_geom(&g, &cg)
+    if dtype == "float32":
+        cd_pr_sizes_f(&cg, g.s[1] * PR_MAX_SMALL_ROWS, &sc, &zn)
+        return (sc + zn) * sizeof(float)
+    cd_pr_sizes_d(&cg, g.s[1] * PR_MAX_SMALL_ROWS, &sc, &zn)
+    return (sc + zn) * sizeof(double)
+
+
+cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating* Y,
+                         int n_threads) except -1:
+    """The phase-rows kernel (src/_dot.h, cd_pr_*): every (group, image * D plane, block
+    of big rows) task, dynamically scheduled, each thread with its own scratch (the row
+    buffer and the transposed small rows its task reads). Each output is one chain in a
+    fixed order (taps, then channels), whatever its task: the schedule cannot change a
+    bit of the result."""
+    cdef isize rb = _pr_task_rows(g, n_threads)
+    cdef isize n_hb = (g.big[1] + rb - 1) // rb
+    cdef isize planes = g.batch * g.big[0]
+    cdef isize n_tasks = g.groups * planes * n_hb
+    cdef isize sc, zn, task, grp, bz, zh0, rest
+    cdef int tid
+    cdef cd_geom cg
+    cdef floating* S = NULL
+    cdef floating* zero = NULL
+    n_threads = min(<isize>_threads_for(g, n_threads), n_tasks)
+    _fill_cd_geom(g, &cg)
+    if floating is float:
+        cd_pr_sizes_f(&cg, rb, &sc, &zn)
+    else:
+        cd_pr_sizes_d(&cg, rb, &sc, &zn)
+    try:
+        S = <floating*>malloc(n_threads * sc * sizeof(floating))
+        zero = <floating*>calloc(max(zn, <isize>1), sizeof(floating))
+        if S == NULL or zero == NULL:
+            raise MemoryError(f"cdeconv: cannot allocate {n_threads * sc * sizeof(floating)}"
+                              " bytes of phase-rows scratch")
+        with nogil:
+            for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
+                tid = threadid()
+                grp = task // (planes * n_hb)
+                rest = task % (planes * n_hb)
+                bz = rest // n_hb
+                zh0 = (rest % n_hb) * rb
+                if floating is float:
+                    cd_pr_run_f(&cg, X, W, Y, S + tid * sc, zero, grp, bz, zh0,
+                                min(g.big[1], zh0 + rb))
+                else:
+                    cd_pr_run_d(&cg, X, W, Y, S + tid * sc, zero, grp, bz, zh0,
+                                min(g.big[1], zh0 + rb))
+    finally:
+        free(S)
+        free(zero)
     return 0
 
 

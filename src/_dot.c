@@ -23,6 +23,12 @@ static inline cd_isz cd_src(const cd_geom* g, int axis, cd_isz z, cd_isz tap)
     return t < g->small[axis] ? t : -1;
 }
 
+/* floor(a / b) for b > 0 (C's division truncates towards zero). */
+static inline cd_isz cd_floordiv(cd_isz a, cd_isz b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
 /* q := the raster coordinates of index j over (images, n[0], n[1], n[2]):
  * q[0], q[1], q[2] along the axes, q[3] the image. */
 static inline void cd_coords(cd_isz j, const cd_isz n[3], cd_isz q[4])
@@ -115,6 +121,36 @@ static inline void cd_next(cd_isz q[4], const cd_isz n[3])
 /* ---- AVX-512 (32 vector registers, masked tails) ---- */
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
+/* dst[k * ds + j] := src[j * ss + k] for j, k < 16: a 16x16 block transposed in
+ * registers (unpack pairs of rows, then 2x2 blocks, then 128-bit lanes twice). */
+static inline void cd_tr16_avx512(float* dst, cd_isz ds, const float* src, cd_isz ss)
+{
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_loadu_ps(src + i * ss);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int h = 0; h < 16; h += 8)
+        for (int i = 0; i < 4; i++) {
+            t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+            t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xDD);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+    for (int i = 0; i < 16; i++)
+        _mm512_storeu_ps(dst + i * ds, r[i]);
+}
+
 #define CD_T float
 #define CD_SUF f_avx512
 #define CD_IG_NV 4
@@ -122,7 +158,9 @@ static inline void cd_next(cd_isz q[4], const cd_isz n[3])
 #define CD_VL 16
 #define CD_MAXACC 16
 #define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p)))
+#define CD_TR16(dst, ds, src, ss) cd_tr16_avx512((dst), (ds), (src), (ss))
 #include "_dot_impl.h"
+#undef CD_TR16
 #undef CD_T
 #undef CD_SUF
 #undef CD_VL
@@ -349,3 +387,18 @@ void cd_igf_run_##s(const cd_geom* g, const T* X, const T* Wp, T* Y, const T* ze
 }
 CD_IGF_ENTRY(float, f)
 CD_IGF_ENTRY(double, d)
+
+#define CD_PR_ENTRY(T, s)                                                           \
+void cd_pr_sizes_##s(const cd_geom* g, cd_isz rb, cd_isz* scratch, cd_isz* zero)    \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_prsizes_##s, (g, rb, scratch, zero))                           \
+    cd_prsizes_##s##_base(g, rb, scratch, zero);                                    \
+}                                                                                   \
+void cd_pr_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, T* S,            \
+                   const T* zero, cd_isz grp, cd_isz bz, cd_isz zh0, cd_isz zh1)    \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_prrun_##s, (g, X, W, Y, S, zero, grp, bz, zh0, zh1))           \
+    cd_prrun_##s##_base(g, X, W, Y, S, zero, grp, bz, zh0, zh1);                    \
+}
+CD_PR_ENTRY(float, f)
+CD_PR_ENTRY(double, d)

@@ -132,6 +132,22 @@ void cd_igf_run_f(const cd_geom* g, const float* X, const float* Wp, float* Y,
 void cd_igf_run_d(const cd_geom* g, const double* X, const double* Wp, double* Y,
                   const double* zero, cd_isz grp, cd_isz c0, cd_isz j0, cd_isz j1);
 
+/* Phase rows: the igemm micro-kernel for few big-side channels (1-15 per group): the
+ * vector lanes are the outputs of one big row and one phase along W, the filter rows
+ * broadcast in place, the small rows a task reads transposed into channel-major planes
+ * (zero columns around them). Same bits as cd_ig_run on the same instruction set.
+ * cd_pr_sizes gives the elements of one task's scratch, for tasks of <= rb big rows,
+ * and of the zero plane (all zeros, shared). cd_pr_run writes Y's big rows
+ * (bz, zh0 <= zh < zh1), bz = image * BD + zd, channels of group grp; safe concurrently
+ * for distinct (grp, rows) with distinct scratch. */
+void cd_pr_sizes_f(const cd_geom* g, cd_isz rb, cd_isz* scratch, cd_isz* zero);
+void cd_pr_sizes_d(const cd_geom* g, cd_isz rb, cd_isz* scratch, cd_isz* zero);
+void cd_pr_run_f(const cd_geom* g, const float* X, const float* W, float* Y, float* S,
+                 const float* zero, cd_isz grp, cd_isz bz, cd_isz zh0, cd_isz zh1);
+void cd_pr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                 double* S, const double* zero, cd_isz grp, cd_isz bz, cd_isz zh0,
+                 cd_isz zh1);
+
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);
 /* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.

@@ -24,15 +24,17 @@ static inline int CD_CAT(cd_ig_mr_, CD_SUF)(int nv)
 /* The micro-kernel: for i < MR outputs and NV vectors of channels,
  *     acc[i] = sum over t < nt, k < K of a[t*MR + i][k] * bt[t][k*NV*VL : (k+1)*NV*VL]
  * (a: the small-side pixel each output reads through tap t, or a row of zeros; bt: the
- * packed filter panel of tap t, one row of NV*VL channels per small-side channel k).
+ * packed filter panel of tap t, one row of NV*VL channels per small-side channel k, rows
+ * ldb elements apart).
  * Every output lane is one chain of fused multiply-adds in the fixed order (t, k):
  * the result does not depend on the tile, the task split or the thread count.
  * y[i] receives the first nc <= NV*VL channels. */
 static inline __attribute__((always_inline)) void
 CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* const* a,
-                         const CD_T* const* bt, cd_isz K, CD_T* const* y, cd_isz nc)
+                         const CD_T* const* bt, cd_isz K, cd_isz ldb, CD_T* const* y,
+                         cd_isz nc)
 {
-    CD_VEC acc[8][4];
+    CD_VEC acc[8][8];
     const cd_isz nr = (cd_isz)NV * CD_VL;
     for (int i = 0; i < MR; i++)
         for (int v = 0; v < NV; v++)
@@ -43,9 +45,17 @@ CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* cons
         for (int i = 0; i < MR; i++)
             ap[i] = a[t * MR + i];
         for (cd_isz k = 0; k < K; k++) {
-            CD_VEC b[4];
-            for (int v = 0; v < NV; v++)
-                b[v] = CD_CAT(cd_load_, CD_SUF)(bp + k * nr + v * CD_VL);
+            CD_VEC b[8];
+            for (int v = 0; v < NV; v++) {
+                b[v] = CD_CAT(cd_load_, CD_SUF)(bp + k * ldb + v * CD_VL);
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+                /* fewer rows than vectors (phase rows: 1-3 channels x 5-8 vectors): GCC
+                 * would fold each vector load into every row's FMA, MR loads of each
+                 * (unaligned) vector per channel; hold it in a register instead */
+                if (MR < NV)
+                    __asm__("" : "+v"(b[v]));
+#endif
+            }
             for (int i = 0; i < MR; i++) {
                 const CD_T s = ap[i][k];
                 for (int v = 0; v < NV; v++)
@@ -66,31 +76,45 @@ CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* cons
 
 static void
 CD_CAT(cd_igmk_any_, CD_SUF)(int MR, int NV, cd_isz nt, const CD_T* const* a,
-                             const CD_T* const* bt, cd_isz K, CD_T* const* y, cd_isz nc)
+                             const CD_T* const* bt, cd_isz K, cd_isz ldb, CD_T* const* y,
+                             cd_isz nc)
 {
-#define CD_IGK(m, v) case (m) * 8 + (v): \
-    CD_CAT(cd_igmk_, CD_SUF)(m, v, nt, a, bt, K, y, nc); return;
+#define CD_IGK(m, v) case (m) * 16 + (v): \
+    CD_CAT(cd_igmk_, CD_SUF)(m, v, nt, a, bt, K, ldb, y, nc); return;
 #define CD_IGK4(m) CD_IGK(m, 1) CD_IGK(m, 2) CD_IGK(m, 3) CD_IGK(m, 4)
-    switch (MR * 8 + NV) {
-        CD_IGK4(1) CD_IGK4(2) CD_IGK4(3) CD_IGK4(4)
+#define CD_IGK8(m) CD_IGK4(m) CD_IGK(m, 5) CD_IGK(m, 6) CD_IGK(m, 7) CD_IGK(m, 8)
+    switch (MR * 16 + NV) {
+        CD_IGK8(1) CD_IGK8(2) CD_IGK8(3) CD_IGK4(4) CD_IGK(4, 5) CD_IGK(4, 6)
         CD_IGK4(5) CD_IGK4(6) CD_IGK4(7) CD_IGK4(8)
         default: {
-            /* more rows than any variant (never planned: MR <= 8): a row at a time, so
-             * no output is ever left unwritten (NV <= 4 by CD_IG_NV) */
+            /* a shape no variant has (never planned: see cd_ig_mr_ and cd_pr_nv_): a row
+             * and at most 4 vectors at a time, so no output is ever left unwritten */
             const CD_T* ai[CD_MAX_TAPS];
+            const CD_T* bs[CD_MAX_TAPS];
             for (int i = 0; i < MR; i++) {
                 for (cd_isz t = 0; t < nt; t++)
                     ai[t] = a[t * MR + i];
-                switch (NV) {
-                    case 1: CD_CAT(cd_igmk_, CD_SUF)(1, 1, nt, ai, bt, K, y + i, nc); break;
-                    case 2: CD_CAT(cd_igmk_, CD_SUF)(1, 2, nt, ai, bt, K, y + i, nc); break;
-                    case 3: CD_CAT(cd_igmk_, CD_SUF)(1, 3, nt, ai, bt, K, y + i, nc); break;
-                    default: CD_CAT(cd_igmk_, CD_SUF)(1, 4, nt, ai, bt, K, y + i, nc); break;
+                for (int v0 = 0; v0 < NV; v0 += 4) {
+                    const int nv = NV - v0 < 4 ? NV - v0 : 4;
+                    const cd_isz off = (cd_isz)v0 * CD_VL;
+                    cd_isz ncv = nc - off < (cd_isz)nv * CD_VL ? nc - off : (cd_isz)nv * CD_VL;
+                    CD_T* yi = y[i] + off;
+                    if (ncv <= 0)
+                        break;
+                    for (cd_isz t = 0; t < nt; t++)
+                        bs[t] = bt[t] + off;
+                    switch (nv) {
+                        case 1: CD_CAT(cd_igmk_, CD_SUF)(1, 1, nt, ai, bs, K, ldb, &yi, ncv); break;
+                        case 2: CD_CAT(cd_igmk_, CD_SUF)(1, 2, nt, ai, bs, K, ldb, &yi, ncv); break;
+                        case 3: CD_CAT(cd_igmk_, CD_SUF)(1, 3, nt, ai, bs, K, ldb, &yi, ncv); break;
+                        default: CD_CAT(cd_igmk_, CD_SUF)(1, 4, nt, ai, bs, K, ldb, &yi, ncv); break;
+                    }
                 }
             }
         }
             return;
     }
+#undef CD_IGK8
 #undef CD_IGK4
 #undef CD_IGK
 }
@@ -164,7 +188,7 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
                     ? X + (((q[i][3] * SD + sd) * SH + sh) * SW + sw) * Csmall + grp * Cs
                     : zero;
             }
-        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, Cs, y, nc);
+        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, Cs, nr, y, nc);
     }
 }
 
@@ -287,7 +311,7 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
                 const int mr = (int)(c1 - c < MR ? c1 - c : MR);
                 for (int i = 0; i < mr; i++)
                     a[i] = W + (t * Cb + c + i) * Csmall + grp * Cs;
-                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, Cs, rows, w);
+                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, Cs, w, rows, w);
                 for (cd_isz p = 0; p < w; p++) {
                     if (dst[p] < 0)
                         continue;
@@ -371,6 +395,243 @@ CD_CAT(cd_igfrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T
                     ? X + (((q[i][3] * BD + zd) * BH + zh) * BW + zw) * Cbig + grp * Cb
                     : zero;
             }
-        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, T, a, bt, Cb, y, nc);
+        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, T, a, bt, Cb, nr, y, nc);
+    }
+}
+
+/* ---- phase rows: the same micro-kernel for few big-side channels (heads with 1-15
+ * output channels, where igemm's channel lanes would be mostly empty). A task
+ * transposes the small rows it reads into channel-major planes, per small depth sd:
+ *     plane[k][sh - sh_lo][L + sw] = X[b, sd, sh, sw, grp*Cs + k]
+ * (PW columns per row, zeros around the data, and zero rows past the edges). A phase
+ * (pd, ph, pw)'s outputs in the task are then one flat run of lanes f = row * PW + qw
+ * (lanes with qw >= the phase's width are computed and dropped), and each of its taps
+ * reads the plane at one constant offset from f: the vector lanes are those flat
+ * outputs, the broadcast rows the filter rows W[t, c, grp*Cs : ...] read in place.
+ * Each output is the one chain of fused multiply-adds over (taps in order, channels)
+ * that igemm computes: the same bits as igemm on the same instruction set. The phases
+ * of a row of phases go to a buffer, then are interleaved into Y's big rows. */
+
+/* The plane columns: L zero columns (the most a tap reaches left of the data), then
+ * the small row, PW columns in all (room for the widest phase's last tap). */
+static void
+CD_CAT(cd_prcols_, CD_SUF)(const cd_geom* g, cd_isz* L, cd_isz* PW)
+{
+    const cd_isz s = g->s[2];
+    const cd_isz ow_min = cd_floordiv(g->pad[2] - (g->k[2] - 1) * g->d[2], s);
+    const cd_isz ow_max = cd_floordiv(s - 1 + g->pad[2], s);
+    const cd_isz nw = (g->big[2] + s - 1) / s;
+    const cd_isz l = ow_min < 0 ? -ow_min : 0;
+    *L = l;
+    *PW = l + (nw + ow_max > g->small[2] ? nw + ow_max : g->small[2]);
+}
+
+/* The vectors of a tile of mr channels: as many as the registers hold beside the mr
+ * accumulator rows, the vector rows and a broadcast (8 at most). */
+static inline int CD_CAT(cd_pr_nv_, CD_SUF)(int mr)
+{
+    int nv = CD_IG_ACC / mr, nr = (CD_IG_ACC + 2) / (mr + 1);
+    nv = nv < nr ? nv : nr;
+    return nv > 8 ? 8 : nv < 1 ? 1 : nv;
+}
+
+/* Sizes for tasks of at most rb big rows: the most small rows (sh) a task reads per
+ * depth, and the elements of a task's scratch (the phase buffer, then the planes of
+ * every small depth a task can read, then slack that the dropped lanes may read) and
+ * of the zero planes. */
+static void
+CD_CAT(cd_prdims_, CD_SUF)(const cd_geom* g, cd_isz rb, cd_isz* nsh, cd_isz* buf,
+                           cd_isz* scratch, cd_isz* zero)
+{
+    cd_isz L, PW;
+    CD_CAT(cd_prcols_, CD_SUF)(g, &L, &PW);
+    const cd_isz nsd = ((g->k[0] - 1) * g->d[0] + g->s[0] - 1) / g->s[0] + 1;
+    const cd_isz nq = (rb + g->s[1] - 1) / g->s[1];
+    *nsh = (rb - 1 + (g->k[1] - 1) * g->d[1]) / g->s[1] + 2;
+    *buf = nq * PW + 8 * CD_VL;                 /* lanes per (phase, channel) */
+    /* every small depth a task reads exists unless the depth axis is strided, padded
+     * or has taps (3-D): no zero planes otherwise */
+    *zero = g->k[0] == 1 && g->s[0] == 1 && g->pad[0] == 0 ? 0
+        : g->cs * *nsh * PW + PW + 8 * CD_VL;
+    *scratch = g->s[2] * g->cb * *buf + nsd * g->cs * *nsh * PW + PW + 8 * CD_VL;
+}
+
+static void
+CD_CAT(cd_prsizes_, CD_SUF)(const cd_geom* g, cd_isz rb, cd_isz* scratch, cd_isz* zero)
+{
+    cd_isz nsh, buf;
+    CD_CAT(cd_prdims_, CD_SUF)(g, rb, &nsh, &buf, scratch, zero);
+}
+
+/* Y's big rows (bz, zh) for zh0 <= zh < zh1 (bz = image * BD + zd), channels of group
+ * grp. S: a task's scratch (cd_prsizes_ with rb >= zh1 - zh0); zero: the zero planes. Safe to call concurrently for
+ * distinct (grp, rows) with distinct scratch. */
+static void
+CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* Y,
+                          CD_T* S, const CD_T* zero, cd_isz grp, cd_isz bz, cd_isz zh0,
+                          cd_isz zh1)
+{
+    const cd_isz SD = g->small[0], SH = g->small[1], SW = g->small[2];
+    const cd_isz BD = g->big[0], BH = g->big[1], BW = g->big[2];
+    const cd_isz Cb = g->cb, Cs = g->cs, Cbig = g->groups * Cb, Csmall = g->groups * Cs;
+    const cd_isz s1 = g->s[1], s2 = g->s[2];
+    const cd_isz b = bz / BD, zd = bz % BD;
+    cd_isz L, PW, nsh_max, nbuf, nsc, nz;
+    CD_CAT(cd_prcols_, CD_SUF)(g, &L, &PW);
+    CD_CAT(cd_prdims_, CD_SUF)(g, zh1 - zh0, &nsh_max, &nbuf, &nsc, &nz);
+    const cd_isz sd_lo = cd_floordiv(zd + g->pad[0] - (g->k[0] - 1) * g->d[0], g->s[0]);
+    const cd_isz sd_hi = cd_floordiv(zd + g->pad[0], g->s[0]);
+    const cd_isz sh_lo = cd_floordiv(zh0 + g->pad[1] - (g->k[1] - 1) * g->d[1], s1);
+    const cd_isz sh_hi = cd_floordiv(zh1 - 1 + g->pad[1], s1);
+    const cd_isz nsh = sh_hi - sh_lo + 1;      /* <= nsh_max */
+    const cd_isz kst = nsh * PW;               /* channel stride of a plane */
+    const int mr_max = CD_IG_ACC / 4;
+    CD_T* buf = S;
+    CD_T* planes = S + s2 * Cb * nbuf;
+    const CD_T* bt[CD_MAX_TAPS];
+    const CD_T* bq[CD_MAX_TAPS];
+    cd_isz wt[CD_MAX_TAPS];
+    const CD_T* a[CD_MAX_TAPS * 8];
+    CD_T* y[8];
+    (void)nsh_max;
+    /* the small rows this task reads, transposed (zero rows past the edges) */
+    for (cd_isz sd = sd_lo; sd <= sd_hi; sd++) {
+        if (sd < 0 || sd >= SD)
+            continue;
+        CD_T* P = planes + (sd - sd_lo) * Cs * kst;
+        for (cd_isz sh = sh_lo; sh <= sh_hi; sh++) {
+            CD_T* row = P + (sh - sh_lo) * PW;
+            if (sh < 0 || sh >= SH) {
+                for (cd_isz k = 0; k < Cs; k++)
+                    for (cd_isz c = 0; c < PW; c++)
+                        row[k * kst + c] = 0;
+                continue;
+            }
+            const CD_T* xr = X + ((b * SD + sd) * SH + sh) * SW * Csmall + grp * Cs;
+            for (cd_isz k = 0; k < Cs; k++) {
+                for (cd_isz c = 0; c < L; c++)
+                    row[k * kst + c] = 0;
+                for (cd_isz c = L + SW; c < PW; c++)
+                    row[k * kst + c] = 0;
+            }
+            cd_isz w0 = 0;
+#ifdef CD_TR16
+            /* CD_TR16(dst, ds, src, ss): dst[k * ds + j] := src[j * ss + k], j, k < 16 */
+            for (; w0 + 16 <= SW && Cs >= 16; w0 += 16) {
+                cd_isz k = 0;
+                for (; k + 16 <= Cs; k += 16)
+                    CD_TR16(row + k * kst + L + w0, kst, xr + w0 * Csmall + k, Csmall);
+                for (; k < Cs; k++)
+                    for (cd_isz j = 0; j < 16; j++)
+                        row[k * kst + L + w0 + j] = xr[(w0 + j) * Csmall + k];
+            }
+#endif
+            for (; w0 < SW; w0++)
+                for (cd_isz k = 0; k < Cs; k++)
+                    row[k * kst + L + w0] = xr[w0 * Csmall + k];
+        }
+    }
+    {
+        /* the lanes a phase drops may read past the last small depth written: zeros */
+        const cd_isz top = (sd_hi < SD - 1 ? sd_hi : SD - 1) - sd_lo + 1;
+        CD_T* slack = planes + (top > 0 ? top : 0) * Cs * kst;
+        for (cd_isz e = 0; e < PW + 8 * CD_VL; e++)
+            slack[e] = 0;
+    }
+    const cd_isz pd = zd % g->s[0], qd = zd / g->s[0];
+    for (cd_isz ph = 0; ph < s1; ph++) {
+        /* this phase's big rows in the task: zf, zf + s1, ... (nq of them) */
+        const cd_isz zf = zh0 + ((ph - zh0 % s1) % s1 + s1) % s1;
+        if (zf >= zh1)
+            continue;
+        const cd_isz nq = (zh1 - 1 - zf) / s1 + 1, qf = zf / s1;
+        const cd_isz nl = nq * PW;              /* the run of lanes */
+        for (cd_isz pw = 0; pw < s2 && pw < BW; pw++) {
+            CD_T* pb = buf + pw * Cb * nbuf;
+            cd_isz nt = 0;
+            /* the taps that reach phase (pd, ph, pw), in order, and where lane 0 reads */
+            for (cd_isz kd = 0; kd < g->k[0]; kd++) {
+                const cd_isz rd = pd + g->pad[0] - kd * g->d[0];
+                if (rd % g->s[0] != 0)
+                    continue;
+                const cd_isz sd = qd + rd / g->s[0];
+                const CD_T* P = sd >= 0 && sd < SD ? planes + (sd - sd_lo) * Cs * kst : zero;
+                for (cd_isz kh = 0; kh < g->k[1]; kh++) {
+                    const cd_isz rh = ph + g->pad[1] - kh * g->d[1];
+                    if (rh % s1 != 0)
+                        continue;
+                    const cd_isz r0 = qf + rh / s1 - sh_lo;   /* plane row of lane 0 */
+                    for (cd_isz kw = 0; kw < g->k[2]; kw++) {
+                        const cd_isz rw = pw + g->pad[2] - kw * g->d[2];
+                        if (rw % s2 != 0)
+                            continue;
+                        bt[nt] = P + r0 * PW + L + rw / s2;
+                        wt[nt] = (kd * g->k[1] + kh) * g->k[2] + kw;
+                        nt++;
+                    }
+                }
+            }
+            if (nt == 0) {
+                /* no tap reaches this phase: a sum of nothing */
+                for (cd_isz c = 0; c < Cb; c++)
+                    for (cd_isz f = 0; f < nl; f++)
+                        pb[c * nbuf + f] = 0;
+                continue;
+            }
+            for (cd_isz c0 = 0; c0 < Cb; ) {
+                const int mr = (int)(Cb - c0 < mr_max ? Cb - c0 : mr_max);
+                const int nv = CD_CAT(cd_pr_nv_, CD_SUF)(mr);
+                const cd_isz blk = (cd_isz)nv * CD_VL;
+                for (cd_isz t = 0; t < nt; t++)
+                    for (int i = 0; i < mr; i++)
+                        a[t * mr + i] = W + (wt[t] * Cb + c0 + i) * Csmall + grp * Cs;
+                for (cd_isz f0 = 0; f0 < nl; f0 += blk) {
+                    const cd_isz rest = nl - f0 < blk ? nl - f0 : blk;
+                    const int NV = (int)((rest + CD_VL - 1) / CD_VL);
+                    for (cd_isz t = 0; t < nt; t++)
+                        bq[t] = bt[t] + f0;
+                    for (int i = 0; i < mr; i++)
+                        y[i] = pb + (c0 + i) * nbuf + f0;
+                    CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bq, Cs, kst, y,
+                                                 (cd_isz)NV * CD_VL);
+                }
+                c0 += mr;
+            }
+        }
+        /* interleave the phases along W (and the channels) into the big rows */
+        for (cd_isz q = 0; q < nq; q++) {
+            CD_T* yr = Y + (bz * BH + zf + q * s1) * BW * Cbig + grp * Cb;
+            cd_isz c16 = 0;
+#ifdef CD_TR16
+            /* 16 channels x 16 outputs of a phase at a time, transposed in registers */
+            c16 = Cb / 16 * 16;
+            for (cd_isz pw = 0; pw < s2 && pw < BW; pw++) {
+                const cd_isz nw = (BW - pw + s2 - 1) / s2;
+                const CD_T* src = buf + pw * Cb * nbuf + q * PW;
+                cd_isz qw = 0;
+                for (; qw + 16 <= nw; qw += 16)
+                    for (cd_isz c = 0; c < c16; c += 16)
+                        CD_TR16(yr + (s2 * qw + pw) * Cbig + c, s2 * Cbig,
+                                src + c * nbuf + qw, nbuf);
+                if (qw < nw) {
+                    /* the last < 16 outputs: through a block (the buffer's lanes past
+                     * nw exist, they are dropped here) */
+                    CD_T tmp[16 * 16];
+                    for (cd_isz c = 0; c < c16; c += 16) {
+                        CD_TR16(tmp, 16, src + c * nbuf + qw, nbuf);
+                        for (cd_isz r = 0; qw + r < nw; r++)
+                            __builtin_memcpy(yr + (s2 * (qw + r) + pw) * Cbig + c,
+                                             tmp + r * 16, 16 * sizeof(CD_T));
+                    }
+                }
+            }
+#endif
+            if (c16 < Cb)
+                for (cd_isz zw = 0; zw < BW; zw++) {
+                    const CD_T* src = buf + (zw % s2) * Cb * nbuf + q * PW + zw / s2;
+                    for (cd_isz c = c16; c < Cb; c++)
+                        yr[zw * Cbig + c] = src[c * nbuf];
+                }
+        }
     }
 }

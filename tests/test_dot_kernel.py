@@ -112,8 +112,10 @@ def test_dispatch_rules_route_the_measured_layers():
     assert _algo((4, 32, 32, 8), (3, 3, 1, 8)) == 0            # 8 input channels
     assert _algo((1, 2, 2, 64), (4, 4, 256, 64)) == 0          # 64 input channels
     assert _algo((1, 56, 4, 4), (9, 9, 1, 56), fmt="NCHW") == 0
-    # direct kernel keeps the 1-2 input channel layers
-    assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1
+    # phase rows takes the 1-2 input channel layers; the direct kernel keeps those whose
+    # phase-rows scratch would pass its cap (wide rows, many output channels)
+    assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 5
+    assert _algo((1, 3, 300, 1), (3, 3, 256, 1)) == 1
 
 
 def test_isa_is_reported():

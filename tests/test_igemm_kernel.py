@@ -1,6 +1,6 @@
-"""The implicit-GEMM kernel and its pixel-lanes twin (src/_igemm_impl.h; algos 3 and 4
-in cdeconv._driver: one micro-kernel, output channels or input pixels in the vector
-lanes) against the float64 NumPy reference, in every instruction-set build this CPU can run (baseline,
+"""The implicit-GEMM kernel and its pixel-lanes and phase-rows twins (src/_igemm_impl.h;
+algos 3, 4 and 5 in cdeconv._driver: one micro-kernel, output channels, input pixels or
+a flat run of one phase's outputs in the vector lanes) against the float64 NumPy reference, in every instruction-set build this CPU can run (baseline,
 AVX2, AVX-512). The shapes hit the channel-block tails (output channels around
 multiples of the 4-, 8- and 16-lane vectors and of the 1-4 vector panels), every tile
 height (a phase's outputs in runs of 1-8, across rows and images), phases no tap
@@ -18,7 +18,7 @@ from cdeconv import _conv, _driver, _geometry, _reference
 from conftest import dyadic, run_kernel, transpose_algo as _algo
 
 
-ALGOS = {"igemm": 3, "lanes": 4}
+ALGOS = {"igemm": 3, "lanes": 4, "rows": 5}
 
 
 @pytest.fixture(params=sorted(ALGOS))
@@ -111,7 +111,7 @@ def test_igemm_kernel_empty_inputs_give_zeros(algo):
     assert (y == 0).all()
 
 
-@pytest.mark.parametrize("algo", [2, 3, 4], ids=["dot", "igemm", "lanes"])
+@pytest.mark.parametrize("algo", [2, 3, 4, 5], ids=["dot", "igemm", "lanes", "rows"])
 def test_c_kernels_refuse_channels_first_and_huge_kernels(algo):
     x = np.ones((1, 20, 3, 3), np.float32)
     w = np.ones((3, 3, 32, 20), np.float32)
@@ -129,16 +129,19 @@ def test_c_kernels_refuse_channels_first_and_huge_kernels(algo):
                     algo=algo)
 
 
-@pytest.mark.parametrize("shape", [(3, 16, 16, 64), (1, 6, 7, 64)], ids=["igemm", "lanes"])
-def test_igemm_results_do_not_depend_on_threads_or_concurrency(shape):
+@pytest.mark.parametrize("shape, cout, algo", [((3, 16, 16, 64), 48, 3),
+                                               ((1, 6, 7, 64), 48, 4),
+                                               ((5, 37, 29, 64), 3, 5)],
+                         ids=["igemm", "lanes", "rows"])
+def test_igemm_results_do_not_depend_on_threads_or_concurrency(shape, cout, algo):
     """Each output is summed by one task in one order: bitwise the same at 1, 2 and 3
-    threads (the lanes kernel's channel blocks change with them) and from 4 Python
-    threads at once (random data: any order change shows)."""
+    threads (the lanes kernel's channel blocks and the phase-rows tasks' rows change with
+    them) and from 4 Python threads at once (random data: any order change shows)."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal(shape).astype(np.float32)
-    w = rng.standard_normal((4, 4, 48, 64)).astype(np.float32)
+    w = rng.standard_normal((4, 4, cout, 64)).astype(np.float32)
     geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NHWC", None)
-    assert _driver.choose_transpose_algo(geom) == (3 if shape[1] == 16 else 4)
+    assert _driver.choose_transpose_algo(geom) == algo
     before = cdeconv.get_num_threads()
     outs = []
     try:
@@ -161,6 +164,56 @@ def test_igemm_results_do_not_depend_on_threads_or_concurrency(shape):
         np.testing.assert_array_equal(y, outs[0])
 
 
+# (batch, h, w, input channels, output channels, kernel, stride, dilation, padding, groups)
+ROWS_CASES = [
+    (2, 32, 32, 128, 3, 5, 2, 1, "SAME", 1),      # DCGAN TF head, 2-row flat tiles
+    (1, 9, 70, 3, 3, 3, 2, 1, "SAME", 1),         # RGB: channel tails of the transposes
+    (2, 11, 13, 96, 3, 7, 2, 1, [[0, 0], [1, 1], [1, 1], [0, 0]], 1),   # ZFNet-like
+    (1, 12, 17, 7, 1, 9, 2, 1, "SAME", 1),        # FSRCNN-like: one output channel
+    (2, 28, 28, 1, 32, 3, 2, 1, "SAME", 1),       # MNIST: 16-channel output transposes
+    (1, 9, 37, 2, 35, 3, 2, 1, "SAME", 1),        # 2 x 16 + 3 channels, 17-wide tails
+    (1, 6, 19, 18, 15, 4, 3, 2, "VALID", 1),      # stride 3, dilation 2, 15 channels
+    (1, 7, 21, 8, 6, 3, 2, 1, "SAME", 2),         # groups
+    (1, 5, 5, 4, 3, 2, 4, 1, "SAME", 1),          # stride 4 > kernel: phases with no tap
+]
+
+
+@pytest.mark.parametrize("case", ROWS_CASES, ids=lambda c: f"{c[1]}x{c[2]}x{c[3]}-{c[4]}-k{c[5]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_phase_rows_gives_igemms_bits(case, dtype, isa):
+    """Phase rows sums each output in igemm's order (taps, then channels) on the same
+    micro-kernel: bitwise igemm's result on random data, in every instruction set, and
+    within rounding of the float64 reference. The shapes cover the in-register 16 x 16
+    transposes of the input and of the output and their tails."""
+    b, h, wd, cin, cout, k, s, d, padding, groups = case
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((b, h, wd, cin)).astype(dtype)
+    w = rng.standard_normal((k, k, cout, cin)).astype(dtype)
+    got = _run(2, x, w, s, padding, d, groups, algo=5)
+    np.testing.assert_array_equal(got, _run(2, x, w, s, padding, d, groups, algo=3))
+    want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
+                                       s, padding, "NHWC", d, groups=groups)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_phase_rows_nan_in_one_input_row_reaches_only_its_outputs(isa):
+    """A NaN in one input pixel spreads to exactly the outputs its taps reach (the
+    transposed rows, their zero columns and the dropped lanes stay separate)."""
+    x = np.ones((2, 10, 23, 20), np.float32)
+    x[1, 9, 22, 19] = np.nan                   # the last pixel of the last image
+    x[0, 0, 0, 0] = np.inf
+    w = np.ones((3, 3, 3, 20), np.float32)
+    got = _run(2, x, w, 2, "SAME", algo=5)
+    want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
+                                       2, "SAME")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    assert np.isnan(got).any() and np.isinf(got).any()
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[finite], want[finite])
+
+
 def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((16, 8, 8, 512), (5, 5, 256, 512)) == 3       # DCGAN TF g2 b16
     assert _algo((1, 16, 16, 256), (5, 5, 128, 256)) == 3      # DCGAN TF g3 b1
@@ -173,11 +226,21 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 8, 8, 512), (5, 5, 256, 512)) == 4        # 64 pixels: lanes
     assert _algo((16, 4, 4, 1024), (5, 5, 512, 1024)) == 4     # deep phases, 256 pixels
     assert _algo((16, 8, 8, 1024), (5, 5, 512, 1024)) == 0     # deep, 1024 pixels
-    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 0        # 3 output channels
-    assert _algo((1, 32, 32, 64), (4, 4, 8, 64)) == 0          # 8 output channels
+    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 0        # 3 outputs, 1024 pixels
+    assert _algo((1, 32, 32, 64), (4, 4, 8, 64)) == 0          # 8 outputs, 1024 pixels
+    # phase rows: few output channels from 4096 pixels, 1-2 input channels
+    assert _algo((16, 32, 32, 128), (5, 5, 3, 128)) == 5       # DCGAN TF head b16
+    assert _algo((16, 32, 32, 64), (4, 4, 3, 64)) == 5         # DCGAN PyTorch head b16
+    assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == 5          # RGB -> RGB
+    assert _algo((1, 110, 110, 96), (7, 7, 3, 96)) == 5        # ZFNet deconv1
+    assert _algo((1, 64, 64, 64), (4, 4, 15, 64)) == 5         # 15 output channels
+    assert _algo((1, 64, 64, 64), (4, 4, 16, 64)) == 3         # 16: igemm
+    assert _algo((1, 64, 64, 16), (3, 3, 4, 16)) == 0          # 16 input channels
+    assert _algo((1, 240, 320, 56), (9, 9, 1, 56)) == 0        # FSRCNN: one output
+    assert _algo((1, 64, 64, 64), (4, 4, 2, 64)) == 0          # two outputs
     assert _algo((1, 2, 2, 1024), (5, 5, 512, 1024)) == 2      # dot: 4 pixels
     assert _algo((1, 4, 4, 1024), (5, 5, 512, 1024)) == 4      # lanes: batch-1 head
-    assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1           # direct: 1 input channel
+    assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 5           # 1 input channel: rows
     assert _algo((1, 64, 16, 16), (4, 4, 64, 64), fmt="NCHW") == 0
     # a 4x4 1024 -> 1024 filter (64 MiB packed) stays on the bounded-memory path
     assert _algo((16, 16, 16, 1024), (4, 4, 1024, 1024)) == 0

@@ -138,12 +138,16 @@ def test_every_transposed_kernel_on_every_shape(algo, rng):
     assert cases > 100
 
 
-def test_dispatch_rule_picks_the_direct_kernel_for_few_input_channels():
+def test_dispatch_rule_picks_phase_rows_or_direct_for_few_input_channels():
     from cdeconv import _driver, _geometry
     mnist = _geometry.transposed_geometry(2, np.ones((1, 28, 28, 1)),
                                           np.ones((3, 3, 32, 1)), None, 2, "SAME",
                                           "NHWC", None)
-    assert _driver.choose_transpose_algo(mnist) == 1
+    assert _driver.choose_transpose_algo(mnist) == 5
+    wide = _geometry.transposed_geometry(2, np.ones((1, 3, 300, 1)),
+                                         np.ones((3, 3, 256, 1)), None, 2, "SAME",
+                                         "NHWC", None)
+    assert _driver.choose_transpose_algo(wide) == 1
     for x, w, fmt in [((1, 8, 8, 64), (3, 3, 32, 64), "NHWC"),
                       ((1, 1, 28, 28), (3, 3, 32, 1), "NCHW"),
                       ((1, 8, 8, 1), (3, 3, 8, 1), "NHWC")]:

@@ -1,14 +1,16 @@
 """Measure the transposed-convolution kernels against each other around the dispatch
-rules in cdeconv/_driver.py (GEMM + col2im = 0, dot = 2, implicit GEMM = 3, pixel
-lanes = 4; the direct kernel 1 has its own rule for 1-2 input channels).
+rules in cdeconv/_driver.py (GEMM + col2im = 0, direct = 1, dot = 2, implicit GEMM = 3,
+pixel lanes = 4, phase rows = 5).
 
-    python tools/dispatch_rules.py [--threads 1,2] [--igemm-only]
+    python tools/dispatch_rules.py [--threads 1,2] [--igemm-only | --rows-only]
 
 For each shape: median of 5 loops of >= 30 ms per kernel, `out=` preallocated, each
 kernel's time, the fastest and what the dispatcher picks. The shapes are the suite's
 batch-1 heads, FSRCNN-like one-output layers, the neighbours where the dot rule stops
 (8x8 inputs, 1x1 inputs, 2-3 output channels, 8 input channels), and the igemm rule's
 edges (input pixels around 256, 3-16 input and 4-32 output channels, deep phases).
+With --rows-only: the phase-rows rule's shapes (1-15 output channels, 1-2 input
+channels), timed against GEMM, direct, igemm and phase rows.
 """
 import argparse
 
@@ -44,11 +46,25 @@ IGEMM_CASES = [  # the implicit-GEMM rule's edges
     (1, 8, 8, 128, 128, 3, 1), (4, 1, 1, 100, 512, 4, 1),
 ]
 
+ROWS_CASES = [  # the phase-rows rule's edges: few output channels, 1-2 input channels
+    (1, 32, 32, 128, 3, 5, 2), (16, 32, 32, 128, 3, 5, 2), (1, 32, 32, 64, 3, 4, 2),
+    (16, 32, 32, 64, 3, 4, 2), (1, 224, 224, 3, 3, 3, 2), (1, 110, 110, 96, 3, 7, 2),
+    (1, 120, 160, 56, 1, 9, 2), (1, 64, 64, 64, 1, 3, 1), (1, 64, 64, 32, 1, 5, 2),
+    (1, 64, 64, 64, 2, 4, 2), (1, 64, 64, 64, 8, 4, 2), (1, 64, 64, 64, 15, 4, 2),
+    (1, 32, 32, 64, 8, 4, 2), (1, 16, 16, 64, 3, 4, 2), (1, 8, 8, 64, 3, 4, 2),
+    (4, 32, 32, 8, 1, 3, 2), (1, 64, 64, 3, 3, 3, 1), (1, 64, 64, 16, 4, 3, 2),
+    (1, 28, 28, 1, 32, 3, 2), (16, 28, 28, 1, 32, 3, 2), (1, 28, 28, 2, 64, 4, 2),
+    (1, 28, 28, 1, 64, 5, 2), (4, 56, 56, 2, 32, 3, 1), (1, 64, 64, 1, 16, 3, 2),
+    (1, 64, 64, 2, 8, 3, 2),
+]
+
 
 def median_ms(fn, rounds=5):
     """Median over ``rounds`` samples of cdeconv bench's sampler (>= 30 ms loops), ms."""
     fn()
     return float(np.median([_time_once(fn) for _ in range(rounds)])) * 1e3
+
+ALL_NAMES = {0: "gemm", 1: "direct", 2: "dot", 3: "igemm", 4: "lanes", 5: "rows"}
 
 
 def main():
@@ -56,8 +72,11 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--igemm-only", action="store_true",
                     help="only the implicit-GEMM rule's shapes")
+    ap.add_argument("--rows-only", action="store_true",
+                    help="only the phase-rows rule's shapes")
     args = ap.parse_args()
-    cases = IGEMM_CASES if args.igemm_only else CASES + IGEMM_CASES
+    cases = (IGEMM_CASES if args.igemm_only else ROWS_CASES if args.rows_only
+             else CASES + IGEMM_CASES + ROWS_CASES)
     rng = np.random.default_rng(0)
     for th in (int(t) for t in args.threads.split(",")):
         cdeconv.set_num_threads(th)
@@ -67,14 +86,16 @@ def main():
             pad = "VALID" if h == 1 else "SAME"
             geom = _geometry.transposed_geometry(2, x, f, None, s, pad, "NHWC", None)
             y = np.empty(geom.shape("big"), np.float32)
-            names = {0: "gemm", 2: "dot", 3: "igemm", 4: "lanes"}
+            names = ({0: "gemm", 1: "direct", 3: "igemm", 5: "rows"} if args.rows_only
+                     else {0: "gemm", 2: "dot", 3: "igemm", 4: "lanes", 5: "rows"})
+            # the direct kernel only where its rule could apply (1-2 input channels)
             ms = {a: median_ms(lambda a=a: _driver.run(geom, x, f, y, "transpose", algo=a))
-                  for a in names}
+                  for a in names if a != 1 or cin <= _driver.DIRECT_MAX_IN_CHANNELS}
             best = min(ms, key=ms.get)
             times = "  ".join(f"{names[a]} {t:8.3f}" for a, t in ms.items())
             print(f"{th} thread(s)  batch {b:2d}  {h}x{w}x{cin} -> {cout}  k{k} s{s}: "
                   f"{times} ms  fastest {names[best]}  picks "
-                  f"{names.get(_driver.choose_transpose_algo(geom), 'direct')}", flush=True)
+                  f"{ALL_NAMES[_driver.choose_transpose_algo(geom)]}", flush=True)
 
 if __name__ == "__main__":
     main()
