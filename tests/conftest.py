@@ -78,3 +78,17 @@ def transpose_algo(x_shape, w_shape, s=2, padding="SAME", fmt="NHWC", groups=1):
                                          np.empty(w_shape, np.float32), None, s, padding,
                                          fmt, None, groups)
     return _driver.choose_transpose_algo(geom)
+
+
+def assert_nonfinite_like_reference(got, x, w):
+    """got (a 2-D stride-2 SAME transposed conv of x with w, NaN/Inf inside) has its NaN
+    and Inf exactly where the float64 reference has them, and is equal elsewhere (the
+    caller's data keeps the finite sums exact)."""
+    from cdeconv import _reference
+    want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
+                                       2, "SAME")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    assert np.isnan(got).any() and np.isinf(got).any()
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[finite], want[finite])
