@@ -347,3 +347,20 @@ def test_forward_dispatch_rule():
 def test_igemm_isa_is_reported():
     simd = cdeconv.show_config("dicts")["simd"]
     assert simd["igemm_kernel"] == simd["dot_kernel"] == _conv.dot_isa()
+
+
+def test_phase_rows_layers_with_an_inf_filter_match_tf_at_the_edges():
+    """A tap past the edge contributes nothing in TF (col2im drops it), not 0 * Inf = NaN:
+    a phase-rows layer whose filter holds Inf/NaN takes GEMM + col2im (found by the
+    property test: one pixel of Inf, a 2-tap filter with Inf in the tap past the edge)."""
+    x = np.full((1, 1, 1), np.inf, np.float32)
+    w = np.ones((2, 32, 1), np.float32)
+    w[1, 5, 0] = np.inf
+    w[0, 5, 0] = -1.75
+    geom = _geometry.transposed_geometry(1, x, w, None, 1, "VALID", "NWC", None)
+    assert _driver.choose_transpose_algo(geom) == 5
+    got = cdeconv.conv1d_transpose(x, w, None, 1, "VALID")
+    want = _reference.conv_transpose_nd(1, x.astype(np.float64), w.astype(np.float64),
+                                        None, 1, "VALID", "NWC")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert got[0, 0, 5] == -np.inf and got[0, 1, 5] == np.inf
