@@ -29,6 +29,28 @@ static inline cd_isz cd_floordiv(cd_isz a, cd_isz b)
     return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
+/* The taps that reach phase p (big index z = s * q + p per axis), in (kd, kh, kw)
+ * order: tap[t] their filter index (kd * kh_n + kh) * kw_n + kw, off[t] the small-side
+ * offset each adds (z reads small index q + off[t] per axis). Returns their number. */
+static inline cd_isz cd_phase_taps(const cd_geom* g, const cd_isz p[3], cd_isz* tap,
+                                   cd_isz (*off)[3])
+{
+    cd_isz nt = 0;
+    for (cd_isz kd = 0; kd < g->k[0]; kd++)
+        for (cd_isz kh = 0; kh < g->k[1]; kh++)
+            for (cd_isz kw = 0; kw < g->k[2]; kw++) {
+                cd_isz kk[3] = {kd, kh, kw}, ok = 1;
+                for (int ax = 0; ax < 3 && ok; ax++) {
+                    cd_isz r = p[ax] + g->pad[ax] - kk[ax] * g->d[ax];
+                    ok = r % g->s[ax] == 0;
+                    off[nt][ax] = r / g->s[ax];     /* exact: r is a multiple */
+                }
+                if (ok)
+                    tap[nt++] = (kd * g->k[1] + kh) * g->k[2] + kw;
+            }
+    return nt;
+}
+
 /* q := the raster coordinates of index j over (images, n[0], n[1], n[2]):
  * q[0], q[1], q[2] along the axes, q[3] the image. */
 static inline void cd_coords(cd_isz j, const cd_isz n[3], cd_isz q[4])

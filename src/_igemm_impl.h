@@ -137,32 +137,20 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
     const int NV = (int)(nr / CD_VL);
     const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
     const cd_isz nc = Cb - c0 < nr ? Cb - c0 : nr;
-    cd_isz p[3], n[3], o[CD_MAX_TAPS][3];
+    cd_isz p[3], n[3], o[CD_MAX_TAPS][3], tap[CD_MAX_TAPS];
     const CD_T* bt[CD_MAX_TAPS];
     const CD_T* a[CD_MAX_TAPS * 8];
     CD_T* y[8];
     cd_isz q[8][4];
-    cd_isz nt = 0;
     p[2] = phase % g->s[2];
     p[1] = (phase / g->s[2]) % g->s[1];
     p[0] = phase / (g->s[2] * g->s[1]);
     for (int ax = 0; ax < 3; ax++)
         n[ax] = p[ax] < g->big[ax] ? (g->big[ax] - p[ax] + g->s[ax] - 1) / g->s[ax] : 0;
-    /* the taps that reach this phase and the small-side offset each adds */
-    for (cd_isz kd = 0; kd < g->k[0]; kd++)
-        for (cd_isz kh = 0; kh < g->k[1]; kh++)
-            for (cd_isz kw = 0; kw < g->k[2]; kw++) {
-                cd_isz kk[3] = {kd, kh, kw}, ok = 1;
-                for (int ax = 0; ax < 3 && ok; ax++) {
-                    cd_isz r = p[ax] + g->pad[ax] - kk[ax] * g->d[ax];
-                    ok = r % g->s[ax] == 0;
-                    o[nt][ax] = r / g->s[ax];     /* exact: r is a multiple */
-                }
-                if (!ok)
-                    continue;
-                bt[nt] = Wp + (grp * T * cbp + c0 * T + ((kd * g->k[1] + kh) * g->k[2] + kw) * nr) * Cs;
-                nt++;
-            }
+    /* the taps that reach this phase, the small-side offset each adds, their panels */
+    const cd_isz nt = cd_phase_taps(g, p, tap, o);
+    for (cd_isz t = 0; t < nt; t++)
+        bt[t] = Wp + (grp * T * cbp + c0 * T + tap[t] * nr) * Cs;
     cd_isz cur[4];
     cd_coords(j0, n, cur);
     for (cd_isz j = j0; j < j1; j += MR) {
@@ -490,7 +478,7 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
     CD_T* planes = S + s2 * Cb * nbuf;
     const CD_T* bt[CD_MAX_TAPS];
     const CD_T* bq[CD_MAX_TAPS];
-    cd_isz wt[CD_MAX_TAPS];
+    cd_isz wt[CD_MAX_TAPS], off[CD_MAX_TAPS][3];
     const CD_T* a[CD_MAX_TAPS * 8];
     CD_T* y[8];
     (void)nsh_max;
@@ -548,28 +536,14 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
         const cd_isz nl = nq * PW;              /* the run of lanes */
         for (cd_isz pw = 0; pw < s2 && pw < BW; pw++) {
             CD_T* pb = buf + pw * Cb * nbuf;
-            cd_isz nt = 0;
-            /* the taps that reach phase (pd, ph, pw), in order, and where lane 0 reads */
-            for (cd_isz kd = 0; kd < g->k[0]; kd++) {
-                const cd_isz rd = pd + g->pad[0] - kd * g->d[0];
-                if (rd % g->s[0] != 0)
-                    continue;
-                const cd_isz sd = qd + rd / g->s[0];
+            /* the taps that reach phase (pd, ph, pw), in order, and where lane 0 reads:
+             * the plane of its small depth (zeros past the edge), its row, its column */
+            const cd_isz ph3[3] = {pd, ph, pw};
+            const cd_isz nt = cd_phase_taps(g, ph3, wt, off);
+            for (cd_isz t = 0; t < nt; t++) {
+                const cd_isz sd = qd + off[t][0];
                 const CD_T* P = sd >= 0 && sd < SD ? planes + (sd - sd_lo) * Cs * kst : zero;
-                for (cd_isz kh = 0; kh < g->k[1]; kh++) {
-                    const cd_isz rh = ph + g->pad[1] - kh * g->d[1];
-                    if (rh % s1 != 0)
-                        continue;
-                    const cd_isz r0 = qf + rh / s1 - sh_lo;   /* plane row of lane 0 */
-                    for (cd_isz kw = 0; kw < g->k[2]; kw++) {
-                        const cd_isz rw = pw + g->pad[2] - kw * g->d[2];
-                        if (rw % s2 != 0)
-                            continue;
-                        bt[nt] = P + r0 * PW + L + rw / s2;
-                        wt[nt] = (kd * g->k[1] + kh) * g->k[2] + kw;
-                        nt++;
-                    }
-                }
+                bt[t] = P + (qf + off[t][1] - sh_lo) * PW + L + off[t][2];
             }
             if (nt == 0) {
                 /* no tap reaches this phase: a sum of nothing */
