@@ -6,14 +6,8 @@ Strategy, chosen per call (src/_conv.pyx has the details):
 - The column buffer is bounded by ``CHUNK_BYTES`` whatever the batch; the chunking
   depends only on shapes, so results are bitwise identical for every thread count.
 - 1x1 kernels with stride 1 and no padding skip im2col/col2im: the GEMM is the result.
-- Transposed, channels-last, <= 2 input and >= 32 output channels per group, where the
-  phase-rows kernel's scratch would pass its cap (below): a direct kernel, no GEMM and no
-  column buffer
-  (K = 1-2 GEMMs only stream the column buffer through memory). Measured against the
-  GEMM path (median of 0.2 s loops, 1 and 2 threads, batch 1 and 16, 3x3/4x4/5x5/2x2,
-  stride 2): 0.9-3.7x faster with 1-2 input channels and 32-64 output channels; slower
-  with 3+ input channels or <= 16 output channels, where the GEMM path stays. The
-  rule depends only on shapes, so results stay thread-count independent.
+- Transposed, channels-last: six kernels (below), each with its measured rule. The
+  rules depend only on shapes, so results stay thread-count independent.
 """
 import math
 import os
@@ -29,11 +23,27 @@ from ._threads import blas_single_thread, get_num_threads
 #: buffer stays in cache between the GEMM that writes it and the col2im that reads it.
 CHUNK_BYTES = 2 << 20
 
-#: The direct transposed kernel (no GEMM, no column buffer) runs for channels-last
-#: inputs with at most this many channels per group ...
-DIRECT_MAX_IN_CHANNELS = 2
-#: ... and at least this many output channels per group (AXPYs over them).
+#: The direct-rows kernel (src/_dot.h, cd_dr_*: the igemm micro-kernel on one big row
+#: at a time, output channels in the vector lanes, 4 outputs per tile with no bounds
+#: checks where every tap is inside, the taps past the edge never read; no column
+#: buffer, each output written once) runs for channels-last inputs with >=
+#: DIRECT_MIN_OUT_CHANNELS output channels per group and either <=
+#: DIRECT_MAX_IN_CHANNELS input channels per group, or one tap per phase (kernel ==
+#: stride, no dilation: U-Net's 2x2 stride-2 up-convolutions) from
+#: DIRECT_ONE_TAP_MIN_PIXELS input pixels; the packed filter as for igemm (<=
+#: IGEMM_MAX_FILTER_ELEMENTS). Measured (tools/dispatch_rules.py --direct-only, and
+#: the U-Net layers forced, medians of 5-7 x 30 ms loops, 1 and 2 threads, 2026-12-02):
+#: 1.3-2.0x faster than phase rows and 1.2-2.6x than igemm with 1-2 input channels
+#: into 32-256 (28x28x1 -> 32 b16: 0.68 / 0.22 ms against rows 1.28 / 0.33 ms);
+#: 1.1-1.6x than igemm with 3-16 input channels into 32-128 (32x32x16 -> 64 1.13x /
+#: 1.07x, 64x64x4 -> 64 1.56x); U-Net up2-up4 at batch 1 and 16 1.04-1.66x than igemm
+#: (up4 b1 2.9 against 4.9 ms at 1 thread), up1 b16 1.08-1.10x; slower with 32+
+#: input channels and several taps per phase (0.66-0.96x: deep reductions, igemm's
+#: 6-row tiles reuse each filter load more), on up1 at batch 1 (256 pixels: 0.88x at
+#: 2 threads), and with 8-16 output channels (phase rows: 0.5-1.0x).
+DIRECT_MAX_IN_CHANNELS = 16
 DIRECT_MIN_OUT_CHANNELS = 32
+DIRECT_ONE_TAP_MIN_PIXELS = 1024
 
 #: The dot kernel (src/_dot.h: every output a sum of dot products over the input
 #: channels, the filter streamed once, no column buffer) runs for channels-last inputs
@@ -93,20 +103,25 @@ IGEMM_MAX_FILTER_ELEMENTS = 4 << 20
 #: of one phase's outputs in the vector lanes, the filter rows broadcast in place, the
 #: small rows a task reads transposed into channel-major planes and the outputs
 #: transposed back 16 x 16 in registers) runs for channels-last inputs with
-#: (a) <= DIRECT_MAX_IN_CHANNELS input and >= ROWS_MIN_OUT_CHANNELS output channels per
-#: group (MNIST-like layers: it replaces the direct kernel there), or (b)
+#: (a) <= ROWS_MAX_IN_CHANNELS input and >= ROWS_MIN_OUT_CHANNELS output channels per
+#: group (below DIRECT_MIN_OUT_CHANNELS, where the direct kernel's lanes are half
+#: empty), or (b)
 #: ROWS_FEW_OUT_CHANNELS[0] .. [1] output channels per group, >= ROWS_MIN_PIXELS input
 #: pixels, and <= ROWS_SMALL_IN_CHANNELS or >= ROWS_MIN_IN_CHANNELS input channels
 #: (generator and decoder heads into RGB); in both while one task's scratch is <=
 #: ROWS_MAX_SCRATCH_BYTES. Measured (tools/dispatch_rules.py --rows-only, medians of 5
 #: x 30 ms loops, 1 thread; the 2-thread run was disturbed by other load):
-#: (a) 1.2-4.5x faster than the direct kernel and 1.1-1.9x than igemm (28x28x1 -> 32
-#: at batch 1 and 16, 28x28x2 -> 64, 56x56x2 -> 32, 64x64x1 -> 16, 64x64x2 -> 8);
+#: (a) 1.2-4.5x faster than the old Cython AXPY direct kernel and 1.1-1.9x than igemm
+#: (28x28x1 -> 32 at batch 1 and 16, 28x28x2 -> 64, 56x56x2 -> 32, 64x64x1 -> 16,
+#: 64x64x2 -> 8; the first three now take direct rows);
 #: (b) 1.0-1.2x faster than GEMM + col2im from 4096 pixels with 64-128 input channels
 #: (32x32x128 -> 3 b16 1.13x, 110x110x96 -> 3 1.20x, 64x64x64 -> 8 and -> 15 1.0-1.05x),
 #: 2.2x on 64x64x3 -> 3; slower at batch 1 below 4096 pixels (0.83-0.88x on 32x32
 #: heads), with 1-2 output channels (0.72-0.97x: FSRCNN, one vector row per broadcast)
-#: and with 16 input channels (0.83x: 64x64x16 -> 4).
+#: and with 16 input channels (0.83x: 64x64x16 -> 4). Rule (a) from 3 to 8 input
+#: channels (tools/dispatch_rules.py --direct-only, 2026-12-02): 28x28x3 -> 16 b4,
+#: 64x64x4 -> 16 and 64x64x6 -> 16 1.6-2.5x faster than igemm, which had them.
+ROWS_MAX_IN_CHANNELS = 8
 ROWS_MIN_OUT_CHANNELS = 8
 ROWS_FEW_OUT_CHANNELS = (3, IGEMM_MIN_OUT_CHANNELS - 1)
 ROWS_MIN_PIXELS = 4096
@@ -149,17 +164,20 @@ def choose_transpose_algo(geom):
         return 0
     taps = math.prod(geom.k)
     pixels = geom.batch * math.prod(geom.small)
-    if taps <= _conv.DOT_MAX_TAPS and (
-            (geom.cs <= DIRECT_MAX_IN_CHANNELS and geom.cb >= ROWS_MIN_OUT_CHANNELS)
+    if taps > _conv.DOT_MAX_TAPS:
+        return 0
+    filter_ok = taps * geom.groups * geom.cb * geom.cs <= IGEMM_MAX_FILTER_ELEMENTS
+    one_tap = all(k == s and d == 1 for k, s, d in zip(geom.k, geom.s, geom.d))
+    if filter_ok and geom.cb >= DIRECT_MIN_OUT_CHANNELS and (
+            geom.cs <= DIRECT_MAX_IN_CHANNELS
+            or (one_tap and pixels >= DIRECT_ONE_TAP_MIN_PIXELS)):
+        return 1
+    if ((geom.cs <= ROWS_MAX_IN_CHANNELS and geom.cb >= ROWS_MIN_OUT_CHANNELS)
             or (ROWS_FEW_OUT_CHANNELS[0] <= geom.cb <= ROWS_FEW_OUT_CHANNELS[1]
                 and pixels >= ROWS_MIN_PIXELS
                 and (geom.cs <= ROWS_SMALL_IN_CHANNELS or geom.cs >= ROWS_MIN_IN_CHANNELS))):
         if _conv.phase_rows_scratch_bytes(geom.kernel_args()) <= ROWS_MAX_SCRATCH_BYTES:
             return 5
-    if geom.cs <= DIRECT_MAX_IN_CHANNELS and geom.cb >= DIRECT_MIN_OUT_CHANNELS:
-        return 1
-    if taps > _conv.DOT_MAX_TAPS:
-        return 0
     depth = taps / math.prod(geom.s) * geom.cs
     igemm_depth = (depth <= IGEMM_MAX_PHASE_DEPTH
                    or (pixels >= IGEMM_WIDE_PIXELS and depth <= IGEMM_MAX_PHASE_DEPTH_WIDE))
@@ -231,10 +249,5 @@ def run(geom, a, b, out, kind, chunk_bytes=None, algo=None):
                 algo = geom.algo
                 if algo is None:
                     algo = geom.algo = choose(geom)
-                if algo == 5 and not np.isfinite(b).all():
-                    # phase rows reads zeros for taps that fall past the edge, and
-                    # 0 * Inf = NaN where TF (col2im drops those taps) gives +-Inf: a
-                    # filter holding Inf/NaN takes GEMM + col2im (its filters are small)
-                    algo = 0
             kernel(*args, algo)
     return out

@@ -77,9 +77,11 @@ cdef extern from "_dot.h" nogil:
     Py_ssize_t cd_ig_block_d()
     Py_ssize_t cd_ig_vl_f()
     Py_ssize_t cd_ig_vl_d()
-    void cd_ig_pack_f(const cd_geom* g, const float* W, float* Wp, Py_ssize_t grp,
+    int cd_nonfinite_f(const float* p, Py_ssize_t n)
+    int cd_nonfinite_d(const double* p, Py_ssize_t n)
+    int cd_ig_pack_f(const cd_geom* g, const float* W, float* Wp, Py_ssize_t grp,
                       Py_ssize_t c0)
-    void cd_ig_pack_d(const cd_geom* g, const double* W, double* Wp, Py_ssize_t grp,
+    int cd_ig_pack_d(const cd_geom* g, const double* W, double* Wp, Py_ssize_t grp,
                       Py_ssize_t c0)
     void cd_ig_run_f(const cd_geom* g, Py_ssize_t batch, const float* X, const float* Wp,
                      float* Y, const float* zero, Py_ssize_t grp, Py_ssize_t c0,
@@ -87,6 +89,10 @@ cdef extern from "_dot.h" nogil:
     void cd_ig_run_d(const cd_geom* g, Py_ssize_t batch, const double* X,
                      const double* Wp, double* Y, const double* zero, Py_ssize_t grp,
                      Py_ssize_t c0, Py_ssize_t phase, Py_ssize_t j0, Py_ssize_t j1)
+    void cd_dr_run_f(const cd_geom* g, const float* X, const float* Wp, float* Y,
+                     Py_ssize_t grp, Py_ssize_t r0, Py_ssize_t r1)
+    void cd_dr_run_d(const cd_geom* g, const double* X, const double* Wp, double* Y,
+                     Py_ssize_t grp, Py_ssize_t r0, Py_ssize_t r1)
     void cd_igf_pack_f(const cd_geom* g, const float* W, float* Wp, Py_ssize_t grp,
                        Py_ssize_t c0)
     void cd_igf_pack_d(const cd_geom* g, const double* W, double* Wp, Py_ssize_t grp,
@@ -445,53 +451,6 @@ cdef void _col2im_chunk(const Geom* g, const floating* cols, isize cs_p, isize c
 # Direct transposed kernel (channels-last): no column buffer, for few channels.
 # ---------------------------------------------------------------------------------
 
-cdef void _direct_row(const Geom* g, const floating* X, const floating* Wt,
-                      isize R, floating* Y) noexcept nogil:
-    """Y[big row R] := the sum of every tap's contribution, computed directly from X
-    (channels-last; no column buffer), for inputs with very few channels: per (input
-    pixel, tap), Cs AXPYs over the Cb contiguous output channels,
-    y[0:Cb] += x[cs] * Wt[grp, t, cs, 0:Cb] (Wt = the filter re-laid as (G, T, Cs, Cb)).
-    Only row R is written (zeroed first), taps in (kd, kh, kw) order: race-free and
-    deterministic."""
-    cdef isize BD = g.big[0], BH = g.big[1], BW = g.big[2]
-    cdef isize SD = g.small[0], SH = g.small[1], SW = g.small[2]
-    cdef isize Cb = g.cb, Cs = g.cs, T = g.taps, G = g.groups
-    cdef isize C_big = G * Cb, C_small = G * Cs
-    cdef isize b = R // (BD * BH)
-    cdef isize bd = (R // BH) % BD
-    cdef isize bh = R % BH
-    cdef isize grp, kd, kh, kw, zd, zh, t, off, iw0, iw1, iw, c, cs
-    cdef floating* yrow = Y + R * BW * C_big
-    cdef floating* dst
-    cdef const floating* src
-    cdef const floating* xrow
-    cdef const floating* wp
-    cdef floating xv
-    memset(yrow, 0, BW * C_big * sizeof(floating))
-    for grp in range(G):
-        for kd in range(g.k[0]):
-            zd = _source(g, 0, bd, kd)
-            if zd < 0:
-                continue
-            for kh in range(g.k[1]):
-                zh = _source(g, 1, bh, kh)
-                if zh < 0:
-                    continue
-                xrow = X + ((b * SD + zd) * SH + zh) * SW * C_small + grp * Cs
-                for kw in range(g.k[2]):
-                    t = (kd * g.k[1] + kh) * g.k[2] + kw
-                    if not _w_range(g, kw, &off, &iw0, &iw1):
-                        continue
-                    wp = Wt + (grp * T + t) * Cs * Cb
-                    for iw in range(iw0, iw1):
-                        dst = yrow + (iw * g.s[2] + off) * C_big + grp * Cb
-                        src = xrow + iw * C_small
-                        for cs in range(Cs):
-                            xv = src[cs]
-                            for c in range(Cb):
-                                dst[c] += xv * wp[cs * Cb + c]
-
-
 # ---------------------------------------------------------------------------------
 # im2col: the columns of small rows [r0, r1) read from the big side.
 # ---------------------------------------------------------------------------------
@@ -780,18 +739,20 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
     w : IN  flat filter (kd, kh, kw, big_c / groups, small_c)
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
-    algo : 0 GEMM + col2im; 1 direct AXPY; 2 dot; 3 implicit GEMM; 4 pixel lanes;
+    algo : 0 GEMM + col2im; 1 direct rows; 2 dot; 3 implicit GEMM; 4 pixel lanes;
            5 phase rows (1-5 channels-last only, run on a non-empty x; chosen by
            cdeconv._driver)
     """
     cdef Geom g
+    cdef int fallback = 0
     _make_geom(&g, shapes, channels_first)
     if algo != 0:
         if channels_first:
             raise ValueError("the direct, dot, igemm, pixel-lanes and phase-rows kernels "
                              "are channels-last only")
-        if algo >= 2 and g.taps > CD_MAX_TAPS:
-            raise ValueError(f"the dot and igemm kernels take at most {CD_MAX_TAPS} taps")
+        if g.taps > CD_MAX_TAPS:
+            raise ValueError(f"the direct, dot and igemm kernels take at most "
+                             f"{CD_MAX_TAPS} taps")
         if y.shape[0] == 0:
             return
         if x.shape[0] == 0:
@@ -799,17 +760,21 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
             # sum of nothing = 0, for every kernel alike
             with nogil:
                 memset(&y[0], 0, y.shape[0] * sizeof(floating))
-        elif algo == 5:
-            _run_phase_rows(&g, &x[0], &w[0], &y[0], n_threads)
+            return
+        if algo == 5:
+            fallback = _run_phase_rows(&g, &x[0], &w[0], &y[0], n_threads)
         elif algo == 4:
             _run_pixel_lanes(&g, &x[0], &w[0], &y[0], n_threads)
         elif algo == 3:
-            _run_igemm(&g, &x[0], &w[0], &y[0], n_threads)
+            fallback = _run_igemm(&g, &x[0], &w[0], &y[0], n_threads)
         elif algo == 2:
             _run_dot(&g, &x[0], &w[0], &y[0], n_threads)
         else:
             _run_direct(&g, &x[0], &w[0], &y[0], n_threads)
-        return
+        if not fallback:
+            return
+        # igemm and phase rows refused a filter holding Inf or NaN: GEMM + col2im
+        # (below) drops the taps that fall past the edge, as TF does (see _run_igemm)
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], True, n_threads, chunk_bytes)
 
@@ -910,32 +875,53 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         free(lane_work)
 
 
+DEF DR_TASK_ROWS = 16   # big rows per direct-rows task, at most
+
+
 cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
                      int n_threads) except -1:
-    """Direct transposed convolution over all big rows (parallel, one row per task)."""
-    cdef isize n_big_rows = g.batch * g.big[0] * g.big[1]
-    cdef isize T = g.taps, Cb = g.cb, Cs = g.cs, C_small = g.groups * g.cs
-    cdef isize R, grp, t, c, cs, n
-    cdef floating* Wt = NULL
+    """The direct-rows kernel (src/_dot.h, cd_dr_*): the filter packed as for igemm,
+    then every (group, block of big rows) task, dynamically scheduled. Each output is
+    written once, by one task, in a fixed order (taps, then channels): the schedule
+    cannot change a bit of the result."""
+    cdef isize n_rows = g.batch * g.big[0] * g.big[1]
+    cdef isize blk, vl, cbp, n_cblk, wp_n, rows, n_rb, n_tasks, task, grp, r0, i
+    cdef cd_geom cg
+    cdef char* raw = NULL
+    cdef floating* Wp
     n_threads = _threads_for(g, n_threads)
-    n = g.groups * T * Cs * Cb
-    Wt = <floating*>malloc(n * sizeof(floating))
-    if Wt == NULL:
-        raise MemoryError("cdeconv: cannot allocate the re-laid filter")
-    # Wt[grp, t, cs, c] = W[t, c, grp * Cs + cs]
-    for grp in range(g.groups):
-        for t in range(T):
-            for cs in range(Cs):
-                for c in range(Cb):
-                    Wt[((grp * T + t) * Cs + cs) * Cb + c] = \
-                        W[(t * Cb + c) * C_small + grp * Cs + cs]
+    _fill_cd_geom(g, &cg)
+    _ig_widths(W, &blk, &vl)
+    cbp = (g.cb + vl - 1) // vl * vl
+    n_cblk = (cbp + blk - 1) // blk
+    wp_n = g.groups * g.taps * cbp * g.cs
+    # about 4 tasks per thread, at most DR_TASK_ROWS rows each
+    rows = max(<isize>1, min(<isize>DR_TASK_ROWS, n_rows // (4 * n_threads)))
+    n_rb = (n_rows + rows - 1) // rows
+    n_tasks = g.groups * n_rb
     try:
+        raw = <char*>malloc(wp_n * sizeof(floating) + 64)
+        if raw == NULL:
+            raise MemoryError(f"cdeconv: cannot allocate the {wp_n * sizeof(floating)}"
+                              "-byte packed filter")
+        Wp = <floating*>(raw + (64 - <size_t>raw % 64) % 64)
         with nogil:
-            for R in prange(n_big_rows, schedule='static',
-                            num_threads=min(<isize>n_threads, n_big_rows)):
-                _direct_row(g, X, Wt, R, Y)
+            # few input channels: a small filter, packed on this thread
+            for i in range(g.groups * n_cblk):
+                if floating is float:
+                    cd_ig_pack_f(&cg, W, Wp, i // n_cblk, (i % n_cblk) * blk)
+                else:
+                    cd_ig_pack_d(&cg, W, Wp, i // n_cblk, (i % n_cblk) * blk)
+            for task in prange(n_tasks, schedule='dynamic',
+                               num_threads=min(<isize>n_threads, n_tasks)):
+                grp = task // n_rb
+                r0 = (task % n_rb) * rows
+                if floating is float:
+                    cd_dr_run_f(&cg, X, Wp, Y, grp, r0, min(n_rows, r0 + rows))
+                else:
+                    cd_dr_run_d(&cg, X, Wp, Y, grp, r0, min(n_rows, r0 + rows))
     finally:
-        free(Wt)
+        free(raw)
     return 0
 
 
@@ -1064,7 +1050,9 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     from one phase to the next) and write one stretch of the big side (threads never
     write neighbouring pixels, so no false sharing); forward, it is those small-side
     pixels. Each output is computed by one task in a fixed order (taps, then channels):
-    the schedule cannot change a bit of the result."""
+    the schedule cannot change a bit of the result. Transposed, returns 1 without
+    writing Y when the filter holds Inf or NaN (see cd_ig_pack: the caller takes
+    GEMM + col2im), else 0."""
     cdef isize n_small = g.batch * g.small[0] * g.small[1] * g.small[2]
     # output channels (the panels' width) and the reduction's channels
     cdef isize c_out = g.cs if forward else g.cb
@@ -1077,6 +1065,7 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     cdef floating* Wp
     cdef floating* zero = NULL
     cdef isize* n_out = NULL
+    cdef int* bad = NULL
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
     _ig_widths(W, &blk, &vl)
@@ -1089,7 +1078,8 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
         raw = <char*>malloc(wp_n * sizeof(floating) + 64)
         zero = <floating*>calloc(max(c_in, <isize>1), sizeof(floating))
         n_out = <isize*>malloc(n_ph * sizeof(isize))
-        if raw == NULL or zero == NULL or n_out == NULL:
+        bad = <int*>calloc(ng, sizeof(int))
+        if raw == NULL or zero == NULL or n_out == NULL or bad == NULL:
             raise MemoryError(f"cdeconv: cannot allocate the {wp_n * sizeof(floating)}"
                               "-byte packed filter")
         # 64-byte aligned panels: no vector load of the filter splits a cache line
@@ -1118,12 +1108,17 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
                     if forward:
                         cd_igf_pack_f(&cg, W, Wp, grp, c0)
                     else:
-                        cd_ig_pack_f(&cg, W, Wp, grp, c0)
+                        bad[task] = cd_ig_pack_f(&cg, W, Wp, grp, c0)
                 else:
                     if forward:
                         cd_igf_pack_d(&cg, W, Wp, grp, c0)
                     else:
-                        cd_ig_pack_d(&cg, W, Wp, grp, c0)
+                        bad[task] = cd_ig_pack_d(&cg, W, Wp, grp, c0)
+        if not forward:
+            for task in range(ng):
+                if bad[task]:
+                    return 1
+        with nogil:
             for task in prange(n_tasks, schedule='dynamic',
                                num_threads=min(<isize>n_threads, n_tasks)):
                 grp = task // (n_cblk * L)
@@ -1152,6 +1147,7 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
         free(raw)
         free(zero)
         free(n_out)
+        free(bad)
     return 0
 
 
@@ -1235,7 +1231,9 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
     of big rows) task, dynamically scheduled, each thread with its own scratch (the row
     buffer and the transposed small rows its task reads). Each output is one chain in a
     fixed order (taps, then channels), whatever its task: the schedule cannot change a
-    bit of the result."""
+    bit of the result. Returns 1 without writing Y when the filter holds Inf or NaN
+    (taps past the edge read zeros here, and 0 * Inf = NaN where TF drops the tap: the
+    caller takes GEMM + col2im), else 0."""
     cdef isize rb = _pr_task_rows(g, n_threads)
     cdef isize n_hb = (g.big[1] + rb - 1) // rb
     cdef isize planes = g.batch * g.big[0]
@@ -1245,6 +1243,10 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
     cdef cd_geom cg
     cdef floating* S = NULL
     cdef floating* zero = NULL
+    cdef isize w_n = g.taps * g.groups * g.cb * g.cs
+    if (cd_nonfinite_f(<const float*>W, w_n) if floating is float
+            else cd_nonfinite_d(<const double*>W, w_n)):
+        return 1
     n_threads = min(<isize>_threads_for(g, n_threads), n_tasks)
     _fill_cd_geom(g, &cg)
     if floating is float:

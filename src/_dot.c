@@ -365,10 +365,15 @@ cd_isz cd_ig_vl_##s(void)                                                       
     CD_ISA_RETURN(cd_igvl_##s, ())                                                  \
     return cd_igvl_##s##_base();                                                    \
 }                                                                                   \
-void cd_ig_pack_##s(const cd_geom* g, const T* W, T* Wp, cd_isz grp, cd_isz c0)     \
+int cd_ig_pack_##s(const cd_geom* g, const T* W, T* Wp, cd_isz grp, cd_isz c0)      \
 {                                                                                   \
-    CD_ISA_SWITCH(cd_igpack_##s, (g, W, Wp, grp, c0))                               \
-    cd_igpack_##s##_base(g, W, Wp, grp, c0);                                        \
+    CD_ISA_RETURN(cd_igpack_##s, (g, W, Wp, grp, c0))                               \
+    return cd_igpack_##s##_base(g, W, Wp, grp, c0);                                 \
+}                                                                                   \
+int cd_nonfinite_##s(const T* p, cd_isz n)                                          \
+{                                                                                   \
+    CD_ISA_RETURN(cd_nonfinite_##s, (p, n))                                         \
+    return cd_nonfinite_##s##_base(p, n);                                           \
 }                                                                                   \
 void cd_ig_run_##s(const cd_geom* g, cd_isz batch, const T* X, const T* Wp, T* Y,   \
                    const T* zero, cd_isz grp, cd_isz c0, cd_isz phase, cd_isz j0,   \
@@ -379,6 +384,16 @@ void cd_ig_run_##s(const cd_geom* g, cd_isz batch, const T* X, const T* Wp, T* Y
 }
 CD_IG_ENTRY(float, f)
 CD_IG_ENTRY(double, d)
+
+#define CD_DR_ENTRY(T, s)                                                           \
+void cd_dr_run_##s(const cd_geom* g, const T* X, const T* Wp, T* Y, cd_isz grp,     \
+                   cd_isz r0, cd_isz r1)                                            \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_drrun_##s, (g, X, Wp, Y, grp, r0, r1))                         \
+    cd_drrun_##s##_base(g, X, Wp, Y, grp, r0, r1);                                  \
+}
+CD_DR_ENTRY(float, f)
+CD_DR_ENTRY(double, d)
 
 #define CD_PL_ENTRY(T, s)                                                           \
 void cd_pl_pack_##s(const cd_geom* g, cd_isz npix, const T* X, T* Xt, cd_isz grp)   \

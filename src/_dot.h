@@ -88,13 +88,27 @@ void cd_abt_d(cd_isz m, cd_isz n, cd_isz k, const double* A, const double* B, cd
  * Packed filter: for group grp, block start c0 (a multiple of B), panel width
  * nr = min(B, Cbp - c0) with Cbp = Cb rounded up to cd_ig_vl() (zeros past Cb),
  *     Wp[(grp*T*Cbp + c0*T + t*nr) * Cs + k*nr + c] = W[t, c0 + c, grp*Cs + k];
- * cd_ig_pack fills one (grp, c0) block. Pack and run with the same instruction set. */
+ * cd_ig_pack fills one (grp, c0) block and returns whether it holds Inf or NaN (the
+ * caller then takes another kernel: a tap past the edge reads a zero row here, and
+ * 0 * Inf = NaN where TF drops the tap). Pack and run with the same instruction set. */
 cd_isz cd_ig_block_f(void);
 cd_isz cd_ig_block_d(void);
 cd_isz cd_ig_vl_f(void);
 cd_isz cd_ig_vl_d(void);
-void cd_ig_pack_f(const cd_geom* g, const float* W, float* Wp, cd_isz grp, cd_isz c0);
-void cd_ig_pack_d(const cd_geom* g, const double* W, double* Wp, cd_isz grp, cd_isz c0);
+int cd_ig_pack_f(const cd_geom* g, const float* W, float* Wp, cd_isz grp, cd_isz c0);
+int cd_ig_pack_d(const cd_geom* g, const double* W, double* Wp, cd_isz grp, cd_isz c0);
+/* Direct rows (the transposed kernel for few input channels): write Y's big rows
+ * [r0, r1) (r = (image * BD + bd) * BH + bh), the channels of group grp, from the
+ * filter packed by cd_ig_pack (every block of the group). Each output is igemm's sum
+ * without the taps that fall past the edge (those are never read). Safe to call
+ * concurrently for disjoint (grp, rows). */
+void cd_dr_run_f(const cd_geom* g, const float* X, const float* Wp, float* Y,
+                 cd_isz grp, cd_isz r0, cd_isz r1);
+void cd_dr_run_d(const cd_geom* g, const double* X, const double* Wp, double* Y,
+                 cd_isz grp, cd_isz r0, cd_isz r1);
+/* Whether any of p[0 .. n) is Inf or NaN. */
+int cd_nonfinite_f(const float* p, cd_isz n);
+int cd_nonfinite_d(const double* p, cd_isz n);
 /* Write the outputs j0 <= j < j1 of phase `phase` (its index over (s0, s1, s2), row
  * major; j in raster order over (batch, its D, H, W outputs)), channels [c0, c0 + nr)
  * of group grp. zero: Cs zeros (the source of taps that fall outside the small side).

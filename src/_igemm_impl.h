@@ -180,13 +180,137 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
     }
 }
 
+/* ---- direct rows: the igemm micro-kernel on one big row at a time, for few input
+ * channels (MNIST-like layers: 1-2 channels into 8-64). A row's taps and the small rows
+ * they read are found once per phase; the outputs where every tap is inside the small
+ * side go MR at a time with no bounds checks, the rest one at a time with only their
+ * taps inside (so a tap past the edge is never read: no zero row, and an Inf/NaN filter
+ * entry there is dropped, as TF does). Each output is written once; its sum is igemm's
+ * FMA chain (taps in cd_phase_taps order, then channels) without the taps past the
+ * edge. */
+
+/* The outputs q < n2 of one (row, phase) for one channel block of NV vectors: tap t
+ * reads small row xr[t] at pixel q + ow[t] (inside for lo <= q < hi), panel bt[t];
+ * output q is y0 + q * ystep. */
+static inline __attribute__((always_inline)) void
+CD_CAT(cd_drblk_, CD_SUF)(const int NV, cd_isz nt, const CD_T* const* xr, const cd_isz* ow,
+                          const CD_T* const* bt, cd_isz Cs, cd_isz Csmall, cd_isz nr,
+                          cd_isz nc, cd_isz SW, cd_isz n2, cd_isz lo, cd_isz hi, CD_T* y0,
+                          cd_isz ystep)
+{
+    enum { MR = 4 };
+    const CD_T* a[CD_MAX_TAPS * MR];
+    const CD_T* bs[CD_MAX_TAPS];
+    CD_T* y[MR];
+    for (cd_isz q = 0; q < n2;) {
+        if (q >= lo && q + MR <= hi) {
+            for (cd_isz t = 0; t < nt; t++)
+                for (int i = 0; i < MR; i++)
+                    a[t * MR + i] = xr[t] + (q + i + ow[t]) * Csmall;
+            for (int i = 0; i < MR; i++)
+                y[i] = y0 + (q + i) * ystep;
+            CD_CAT(cd_igmk_, CD_SUF)(MR, NV, nt, a, bt, Cs, nr, y, nc);
+            q += MR;
+            continue;
+        }
+        cd_isz m = 0;
+        for (cd_isz t = 0; t < nt; t++) {
+            const cd_isz sw = q + ow[t];
+            if (sw >= 0 && sw < SW) {
+                a[m] = xr[t] + sw * Csmall;
+                bs[m++] = bt[t];
+            }
+        }
+        y[0] = y0 + q * ystep;
+        if (m == 0)
+            for (cd_isz c = 0; c < nc; c++)
+                y[0][c] = 0;
+        else
+            CD_CAT(cd_igmk_, CD_SUF)(1, NV, m, a, bs, Cs, nr, y, nc);
+        q++;
+    }
+}
+
+/* Y's big rows [r0, r1) (r = (image * BD + bd) * BH + bh), the channels of group grp,
+ * from the packed filter Wp (cd_igpack_). */
+static void
+CD_CAT(cd_drrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T* Y,
+                          cd_isz grp, cd_isz r0, cd_isz r1)
+{
+    const cd_isz SD = g->small[0], SH = g->small[1], SW = g->small[2];
+    const cd_isz BD = g->big[0], BH = g->big[1], BW = g->big[2];
+    const cd_isz Cb = g->cb, Cs = g->cs, T = g->k[0] * g->k[1] * g->k[2];
+    const cd_isz Cbig = g->groups * Cb, Csmall = g->groups * Cs;
+    const cd_isz blk = (cd_isz)CD_IG_NV * CD_VL;
+    const cd_isz cbp = (Cb + CD_VL - 1) / CD_VL * CD_VL;
+    const cd_isz s2 = g->s[2];
+    cd_isz p[3], o[CD_MAX_TAPS][3], tap[CD_MAX_TAPS], ow[CD_MAX_TAPS], tk[CD_MAX_TAPS];
+    const CD_T* xr[CD_MAX_TAPS];
+    const CD_T* bt[CD_MAX_TAPS];
+    for (cd_isz r = r0; r < r1; r++) {
+        const cd_isz b = r / (BD * BH), bd = (r / BH) % BD, bh = r % BH;
+        CD_T* yrow = Y + r * BW * Cbig + grp * Cb;
+        p[0] = bd % g->s[0];
+        p[1] = bh % g->s[1];
+        const cd_isz q0 = bd / g->s[0], q1 = bh / g->s[1];
+        for (cd_isz p2 = 0; p2 < s2 && p2 < BW; p2++) {
+            p[2] = p2;
+            const cd_isz nt0 = cd_phase_taps(g, p, tap, o);
+            const cd_isz n2 = (BW - p2 + s2 - 1) / s2;
+            cd_isz nt = 0, lo = 0, hi = n2;
+            /* the taps whose small row is inside; the outputs all of them reach */
+            for (cd_isz t = 0; t < nt0; t++) {
+                const cd_isz sd = q0 + o[t][0], sh = q1 + o[t][1];
+                if (sd < 0 || sd >= SD || sh < 0 || sh >= SH)
+                    continue;
+                xr[nt] = X + ((b * SD + sd) * SH + sh) * SW * Csmall + grp * Cs;
+                ow[nt] = o[t][2];
+                tk[nt++] = tap[t];
+                if (-o[t][2] > lo)
+                    lo = -o[t][2];
+                if (SW - o[t][2] < hi)
+                    hi = SW - o[t][2];
+            }
+            for (cd_isz c0 = 0; c0 < cbp; c0 += blk) {
+                const cd_isz nr = cbp - c0 < blk ? cbp - c0 : blk;
+                const cd_isz nc = Cb - c0 < nr ? Cb - c0 : nr;
+                for (cd_isz t = 0; t < nt; t++)
+                    bt[t] = Wp + (grp * T * cbp + c0 * T + tk[t] * nr) * Cs;
+                CD_T* y0 = yrow + p2 * Cbig + c0;
+#define CD_DRB(v) CD_CAT(cd_drblk_, CD_SUF)(v, nt, xr, ow, bt, Cs, Csmall, nr, nc, SW, \
+                                            n2, lo, hi, y0, s2 * Cbig)
+                switch (nr / CD_VL) {
+                    case 1: CD_DRB(1); break;
+                    case 2: CD_DRB(2); break;
+                    case 3: CD_DRB(3); break;
+                    default: CD_DRB(4); break;
+                }
+#undef CD_DRB
+            }
+        }
+    }
+}
+
 /* P[k * w + p] := src[p * stride + k] for p < nvalid, 0 for nvalid <= p < w, k < K:
  * rows laid out as the columns of a panel of width w (zeros past the valid ones). */
 static void
 CD_CAT(cd_panel_, CD_SUF)(CD_T* P, cd_isz w, cd_isz nvalid, cd_isz K, const CD_T* src,
                           cd_isz stride)
 {
-    for (cd_isz p = 0; p < w; p++) {
+    cd_isz p0 = 0;
+#ifdef CD_TR16
+    /* 16 rows x 16 channels at a time transposed in registers (the scalar loop below
+     * was 16 % of a batch-1 U-Net layer's time, its 1 MiB filter packed per call) */
+    const cd_isz k16 = K / 16 * 16, pv = nvalid < w ? nvalid : w;
+    for (; p0 + 16 <= pv; p0 += 16) {
+        for (cd_isz k = 0; k < k16; k += 16)
+            CD_TR16(P + k * w + p0, w, src + p0 * stride + k, stride);
+        for (cd_isz p = p0; p < p0 + 16; p++)
+            for (cd_isz k = k16; k < K; k++)
+                P[k * w + p] = src[p * stride + k];
+    }
+#endif
+    for (cd_isz p = p0; p < w; p++) {
         if (p < nvalid) {
             const CD_T* r = src + p * stride;
             for (cd_isz k = 0; k < K; k++)
@@ -198,9 +322,20 @@ CD_CAT(cd_panel_, CD_SUF)(CD_T* P, cd_isz w, cd_isz nvalid, cd_isz K, const CD_T
     }
 }
 
+/* Whether any of p[0 .. n) is Inf or NaN (x - x is 0 exactly for finite x). */
+static int CD_CAT(cd_nonfinite_, CD_SUF)(const CD_T* p, cd_isz n)
+{
+    int bad = 0;
+    for (cd_isz i = 0; i < n; i++)
+        bad |= p[i] - p[i] != 0;
+    return bad;
+}
+
 /* Wp (this group and channel block) := the filter panels: for tap t, small-side channel
- * k, the block's nr channels c (zeros past Cb): Wp[t][k][c] = W[t, c0 + c, grp*Cs + k]. */
-static void
+ * k, the block's nr channels c (zeros past Cb): Wp[t][k][c] = W[t, c0 + c, grp*Cs + k].
+ * Returns whether the block holds Inf or NaN (checked on the panels just written, still
+ * in cache). */
+static int
 CD_CAT(cd_igpack_, CD_SUF)(const cd_geom* g, const CD_T* W, CD_T* Wp, cd_isz grp, cd_isz c0)
 {
     const cd_isz Cb = g->cb, Cs = g->cs, T = g->k[0] * g->k[1] * g->k[2];
@@ -209,9 +344,13 @@ CD_CAT(cd_igpack_, CD_SUF)(const cd_geom* g, const CD_T* W, CD_T* Wp, cd_isz grp
     const cd_isz cbp = (Cb + CD_VL - 1) / CD_VL * CD_VL;
     const cd_isz nr = cbp - c0 < blk ? cbp - c0 : blk;
     CD_T* base = Wp + (grp * T * cbp + c0 * T) * Cs;
-    for (cd_isz t = 0; t < T; t++)
+    int bad = 0;
+    for (cd_isz t = 0; t < T; t++) {
         CD_CAT(cd_panel_, CD_SUF)(base + t * nr * Cs, nr, Cb - c0, Cs,
                                   W + (t * Cb + c0) * Csmall + grp * Cs, Csmall);
+        bad |= CD_CAT(cd_nonfinite_, CD_SUF)(base + t * nr * Cs, nr * Cs);
+    }
+    return bad;
 }
 
 /* ---- pixel lanes: the same micro-kernel with the roles turned round, for few input

@@ -19,7 +19,7 @@ from conftest import (assert_nonfinite_like_reference, dyadic, run_kernel,
                       transpose_algo as _algo)
 
 
-ALGOS = {"igemm": 3, "lanes": 4, "rows": 5}
+ALGOS = {"direct": 1, "igemm": 3, "lanes": 4, "rows": 5}
 
 
 @pytest.fixture(params=sorted(ALGOS))
@@ -106,7 +106,8 @@ def test_igemm_kernel_empty_inputs_give_zeros(algo):
     assert (y == 0).all()
 
 
-@pytest.mark.parametrize("algo", [2, 3, 4, 5], ids=["dot", "igemm", "lanes", "rows"])
+@pytest.mark.parametrize("algo", [1, 2, 3, 4, 5],
+                         ids=["direct", "dot", "igemm", "lanes", "rows"])
 def test_c_kernels_refuse_channels_first_and_huge_kernels(algo):
     x = np.ones((1, 20, 3, 3), np.float32)
     w = np.ones((3, 3, 32, 20), np.float32)
@@ -126,15 +127,16 @@ def test_c_kernels_refuse_channels_first_and_huge_kernels(algo):
 
 @pytest.mark.parametrize("shape, cout, algo", [((3, 16, 16, 64), 48, 3),
                                                ((1, 6, 7, 64), 48, 4),
-                                               ((5, 37, 29, 64), 3, 5)],
-                         ids=["igemm", "lanes", "rows"])
+                                               ((5, 37, 29, 64), 3, 5),
+                                               ((5, 37, 29, 3), 72, 1)],
+                         ids=["igemm", "lanes", "rows", "direct"])
 def test_igemm_results_do_not_depend_on_threads_or_concurrency(shape, cout, algo):
     """Each output is summed by one task in one order: bitwise the same at 1, 2 and 3
     threads (the lanes kernel's channel blocks and the phase-rows tasks' rows change with
     them) and from 4 Python threads at once (random data: any order change shows)."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal(shape).astype(np.float32)
-    w = rng.standard_normal((4, 4, cout, 64)).astype(np.float32)
+    w = rng.standard_normal((4, 4, cout, shape[-1])).astype(np.float32)
     geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NHWC", None)
     assert _driver.choose_transpose_algo(geom) == algo
     before = cdeconv.get_num_threads()
@@ -173,18 +175,35 @@ ROWS_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", ROWS_CASES, ids=lambda c: f"{c[1]}x{c[2]}x{c[3]}-{c[4]}-k{c[5]}")
+DIRECT_CASES = [
+    (2, 28, 28, 1, 32, 3, 2, 1, "SAME", 1),       # MNIST
+    (1, 9, 37, 2, 35, 3, 2, 1, "SAME", 1),        # 2 x 16 + 3 channels
+    (1, 13, 11, 16, 130, 4, 2, 1, "SAME", 1),     # 2 blocks + a 2-channel tail
+    (2, 10, 9, 24, 40, 2, 2, 1, "VALID", 1),      # one tap per phase (U-Net)
+    (1, 6, 19, 5, 33, 4, 3, 2, "VALID", 1),       # stride 3, dilation 2
+    (1, 7, 21, 4, 32, 3, 2, 1, "SAME", 2),        # groups
+    (1, 5, 5, 3, 40, 2, 4, 1, "SAME", 1),         # stride 4 > kernel: phases with no tap
+    (1, 3, 2, 2, 64, 7, 2, 1, "SAME", 1),         # rows shorter than the 4-output tiles
+]
+
+
+@pytest.mark.parametrize("algo, case", [(5, c) for c in ROWS_CASES]
+                         + [(1, c) for c in DIRECT_CASES],
+                         ids=lambda c: (c if isinstance(c, int) else
+                                        f"{c[1]}x{c[2]}x{c[3]}-{c[4]}-k{c[5]}"))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_phase_rows_gives_igemms_bits(case, dtype, isa):
-    """Phase rows sums each output in igemm's order (taps, then channels) on the same
-    micro-kernel: bitwise igemm's result on random data, in every instruction set, and
-    within rounding of the float64 reference. The shapes cover the in-register 16 x 16
-    transposes of the input and of the output and their tails."""
+def test_phase_rows_and_direct_give_igemms_bits(algo, case, dtype, isa):
+    """Phase rows and direct rows sum each output in igemm's order (taps, then
+    channels) on the same micro-kernel: bitwise igemm's result on random data, in every
+    instruction set, and within rounding of the float64 reference (direct rows skips
+    the taps past the edge where igemm adds a zero row's 0 * w: the same values). The
+    phase-rows shapes cover its in-register 16 x 16 transposes and their tails; the
+    direct ones its interior tiles, edges and channel blocks."""
     b, h, wd, cin, cout, k, s, d, padding, groups = case
     rng = np.random.default_rng(7)
     x = rng.standard_normal((b, h, wd, cin)).astype(dtype)
     w = rng.standard_normal((k, k, cout, cin)).astype(dtype)
-    got = _run(2, x, w, s, padding, d, groups, algo=5)
+    got = _run(2, x, w, s, padding, d, groups, algo=algo)
     np.testing.assert_array_equal(got, _run(2, x, w, s, padding, d, groups, algo=3))
     want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
                                        s, padding, "NHWC", d, groups=groups)
@@ -210,7 +229,8 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 16, 16, 256), (4, 4, 128, 256)) == 3      # 256 pixels, depth 1024
     assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 3      # U-Net up1
     assert _algo((1, 56, 56, 64), (3, 3, 64, 64), 1) == 3      # stride-1 3x3
-    assert _algo((1, 32, 32, 8), (4, 4, 64, 8)) == 3           # 8 -> 64 channels
+    assert _algo((1, 32, 32, 32), (4, 4, 64, 32)) == 3         # 32 -> 64 channels
+    assert _algo((1, 32, 32, 8), (4, 4, 64, 8)) == 1           # 8 -> 64: direct rows
     # where the other kernels measured faster
     assert _algo((1, 8, 8, 512), (5, 5, 256, 512)) == 4        # 64 pixels: lanes
     assert _algo((16, 4, 4, 1024), (5, 5, 512, 1024)) == 4     # deep phases, 256 pixels
@@ -229,7 +249,8 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 64, 64, 64), (4, 4, 2, 64)) == 0          # two outputs
     assert _algo((1, 2, 2, 1024), (5, 5, 512, 1024)) == 2      # dot: 4 pixels
     assert _algo((1, 4, 4, 1024), (5, 5, 512, 1024)) == 4      # lanes: batch-1 head
-    assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 5           # 1 input channel: rows
+    assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1           # 1 input channel: direct
+    assert _algo((1, 28, 28, 1), (3, 3, 16, 1)) == 5           # ... into 16: rows
     assert _algo((1, 64, 16, 16), (4, 4, 64, 64), fmt="NCHW") == 0
     # a 4x4 1024 -> 1024 filter (64 MiB packed) stays on the bounded-memory path
     assert _algo((16, 16, 16, 1024), (4, 4, 1024, 1024)) == 0
@@ -349,12 +370,38 @@ def test_igemm_isa_is_reported():
     assert simd["igemm_kernel"] == simd["dot_kernel"] == _conv.dot_isa()
 
 
+@pytest.mark.parametrize("algo,cs,cb", [
+    (a, cs, cb) for cs, cb in [(1, 32), (20, 20), (64, 64)]
+    for a in ([0, 1, 5] if cs <= 2 else [0, 2, 3, 4, 5])])
+@pytest.mark.parametrize("hw", [3, 6, 20])
+def test_every_kernel_drops_inf_filter_taps_past_the_edge(isa, algo, cs, cb, hw):
+    """An Inf/NaN filter entry at a tap that falls past the edge for some outputs: TF
+    (col2im) drops the tap there and gives finite sums, not 0 * Inf = NaN. igemm and
+    phase rows, which read a zero row for such taps, see the non-finite filter (in the
+    pack, or a check) and run GEMM + col2im instead; forced here, so every path is
+    covered whatever the dispatcher picks."""
+    x = np.ones((1, hw, hw, cs), np.float32)
+    w = np.ones((3, 3, cb, cs), np.float32)
+    w[2, 2, 5, 0] = np.inf              # past the edge for the first output row/column
+    w[0, 0, 3, cs - 1] = -np.inf        # past the far edge (SAME crops one at the end)
+    w[2, 1, cb - 1, 0] = np.nan
+    got = run_kernel(algo, 2, x, w, 2, "SAME")
+    want = _reference.conv_transpose_nd(2, x.astype(np.float64), w.astype(np.float64),
+                                        None, 2, "SAME", "NHWC")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    assert np.isinf(want).any() and not np.isnan(want[..., 5]).any()
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[finite], want[finite])
+
+
 def test_phase_rows_layers_with_an_inf_filter_match_tf_at_the_edges():
     """A tap past the edge contributes nothing in TF (col2im drops it), not 0 * Inf = NaN:
     a phase-rows layer whose filter holds Inf/NaN takes GEMM + col2im (found by the
-    property test: one pixel of Inf, a 2-tap filter with Inf in the tap past the edge)."""
+    property test: one pixel of Inf, a 2-tap filter with Inf in the tap past the edge);
+    the dispatcher's own choice, end to end."""
     x = np.full((1, 1, 1), np.inf, np.float32)
-    w = np.ones((2, 32, 1), np.float32)
+    w = np.ones((2, 16, 1), np.float32)
     w[1, 5, 0] = np.inf
     w[0, 5, 0] = -1.75
     geom = _geometry.transposed_geometry(1, x, w, None, 1, "VALID", "NWC", None)

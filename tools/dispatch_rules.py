@@ -2,7 +2,8 @@
 rules in cdeconv/_driver.py (GEMM + col2im = 0, direct = 1, dot = 2, implicit GEMM = 3,
 pixel lanes = 4, phase rows = 5).
 
-    python tools/dispatch_rules.py [--threads 1,2] [--igemm-only | --rows-only]
+    python tools/dispatch_rules.py [--threads 1,2] [--igemm-only | --rows-only |
+                                   --direct-only]
 
 For each shape: median of 5 loops of >= 30 ms per kernel, `out=` preallocated, each
 kernel's time, the fastest and what the dispatcher picks. The shapes are the suite's
@@ -10,7 +11,8 @@ batch-1 heads, FSRCNN-like one-output layers, the neighbours where the dot rule 
 (8x8 inputs, 1x1 inputs, 2-3 output channels, 8 input channels), and the igemm rule's
 edges (input pixels around 256, 3-16 input and 4-32 output channels, deep phases).
 With --rows-only: the phase-rows rule's shapes (1-15 output channels, 1-2 input
-channels), timed against GEMM, direct, igemm and phase rows.
+channels), timed against GEMM, direct, igemm and phase rows; with --direct-only the
+direct-rows rule's shapes (1-8 input channels into 8-256), against the same.
 """
 import argparse
 
@@ -58,6 +60,17 @@ ROWS_CASES = [  # the phase-rows rule's edges: few output channels, 1-2 input ch
     (1, 64, 64, 2, 8, 3, 2),
 ]
 
+DIRECT_CASES = [  # the direct-rows rule's edges: 1-4 input channels, 8-256 outputs
+    (1, 28, 28, 1, 32, 3, 2), (16, 28, 28, 1, 32, 3, 2), (1, 28, 28, 2, 64, 4, 2),
+    (1, 28, 28, 1, 64, 5, 2), (4, 56, 56, 2, 32, 3, 1), (1, 64, 64, 1, 16, 3, 2),
+    (16, 28, 28, 1, 16, 3, 2), (1, 64, 64, 2, 8, 3, 2), (16, 28, 28, 1, 8, 3, 2),
+    (1, 3, 300, 1, 256, 3, 2), (1, 128, 128, 2, 32, 4, 2), (1, 64, 64, 1, 64, 4, 2),
+    (4, 28, 28, 3, 32, 3, 2), (1, 64, 64, 4, 64, 3, 2), (4, 28, 28, 3, 16, 3, 2),
+    (1, 64, 64, 4, 16, 4, 2), (1, 32, 32, 8, 64, 4, 2), (1, 32, 32, 2, 256, 4, 2),
+    (4, 28, 28, 8, 32, 3, 2), (1, 64, 64, 8, 128, 4, 2), (1, 32, 32, 12, 64, 4, 2),
+    (1, 32, 32, 16, 64, 4, 2), (16, 16, 16, 8, 64, 5, 2), (1, 64, 64, 6, 16, 3, 2),
+]
+
 
 def median_ms(fn, rounds=5):
     """Median over ``rounds`` samples of cdeconv bench's sampler (>= 30 ms loops), ms."""
@@ -74,9 +87,12 @@ def main():
                     help="only the implicit-GEMM rule's shapes")
     ap.add_argument("--rows-only", action="store_true",
                     help="only the phase-rows rule's shapes")
+    ap.add_argument("--direct-only", action="store_true",
+                    help="only the direct-rows rule's shapes")
     args = ap.parse_args()
     cases = (IGEMM_CASES if args.igemm_only else ROWS_CASES if args.rows_only
-             else CASES + IGEMM_CASES + ROWS_CASES)
+             else DIRECT_CASES if args.direct_only
+             else CASES + IGEMM_CASES + ROWS_CASES + DIRECT_CASES)
     rng = np.random.default_rng(0)
     for th in (int(t) for t in args.threads.split(",")):
         cdeconv.set_num_threads(th)
@@ -86,11 +102,13 @@ def main():
             pad = "VALID" if h == 1 else "SAME"
             geom = _geometry.transposed_geometry(2, x, f, None, s, pad, "NHWC", None)
             y = np.empty(geom.shape("big"), np.float32)
-            names = ({0: "gemm", 1: "direct", 3: "igemm", 5: "rows"} if args.rows_only
-                     else {0: "gemm", 2: "dot", 3: "igemm", 4: "lanes", 5: "rows"})
-            # the direct kernel only where its rule could apply (1-2 input channels)
+            names = ({0: "gemm", 1: "direct", 3: "igemm", 5: "rows"}
+                     if args.rows_only or args.direct_only
+                     else {0: "gemm", 1: "direct", 2: "dot", 3: "igemm", 4: "lanes",
+                           5: "rows"})
+            # the direct kernel only where its rule could apply (few input channels)
             ms = {a: median_ms(lambda a=a: _driver.run(geom, x, f, y, "transpose", algo=a))
-                  for a in names if a != 1 or cin <= _driver.DIRECT_MAX_IN_CHANNELS}
+                  for a in names if a != 1 or cin <= 16}
             best = min(ms, key=ms.get)
             times = "  ".join(f"{names[a]} {t:8.3f}" for a, t in ms.items())
             print(f"{th} thread(s)  batch {b:2d}  {h}x{w}x{cin} -> {cout}  k{k} s{s}: "
