@@ -29,24 +29,42 @@ static inline cd_isz cd_floordiv(cd_isz a, cd_isz b)
     return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
+/* The taps along axis ax that reach phase p of that axis (big index z = s * q + p):
+ * kk[i] their kernel index, in order, off[i] the small-side offset each adds (z reads
+ * small index q + off[i]). Returns their number. */
+static inline cd_isz cd_axis_taps(const cd_geom* g, int ax, cd_isz p, cd_isz* kk,
+                                  cd_isz* off)
+{
+    cd_isz n = 0;
+    for (cd_isz k = 0; k < g->k[ax]; k++) {
+        const cd_isz r = p + g->pad[ax] - k * g->d[ax];
+        if (r % g->s[ax] == 0) {
+            kk[n] = k;
+            off[n++] = r / g->s[ax];            /* exact: r is a multiple */
+        }
+    }
+    return n;
+}
+
 /* The taps that reach phase p (big index z = s * q + p per axis), in (kd, kh, kw)
  * order: tap[t] their filter index (kd * kh_n + kh) * kw_n + kw, off[t] the small-side
  * offset each adds (z reads small index q + off[t] per axis). Returns their number. */
 static inline cd_isz cd_phase_taps(const cd_geom* g, const cd_isz p[3], cd_isz* tap,
                                    cd_isz (*off)[3])
 {
+    cd_isz k0[CD_MAX_TAPS], k1[CD_MAX_TAPS], k2[CD_MAX_TAPS];
+    cd_isz o0[CD_MAX_TAPS], o1[CD_MAX_TAPS], o2[CD_MAX_TAPS];
+    const cd_isz n0 = cd_axis_taps(g, 0, p[0], k0, o0);
+    const cd_isz n1 = cd_axis_taps(g, 1, p[1], k1, o1);
+    const cd_isz n2 = cd_axis_taps(g, 2, p[2], k2, o2);
     cd_isz nt = 0;
-    for (cd_isz kd = 0; kd < g->k[0]; kd++)
-        for (cd_isz kh = 0; kh < g->k[1]; kh++)
-            for (cd_isz kw = 0; kw < g->k[2]; kw++) {
-                cd_isz kk[3] = {kd, kh, kw}, ok = 1;
-                for (int ax = 0; ax < 3 && ok; ax++) {
-                    cd_isz r = p[ax] + g->pad[ax] - kk[ax] * g->d[ax];
-                    ok = r % g->s[ax] == 0;
-                    off[nt][ax] = r / g->s[ax];     /* exact: r is a multiple */
-                }
-                if (ok)
-                    tap[nt++] = (kd * g->k[1] + kh) * g->k[2] + kw;
+    for (cd_isz a = 0; a < n0; a++)
+        for (cd_isz b = 0; b < n1; b++)
+            for (cd_isz c = 0; c < n2; c++) {
+                off[nt][0] = o0[a];
+                off[nt][1] = o1[b];
+                off[nt][2] = o2[c];
+                tap[nt++] = (k0[a] * g->k[1] + k1[b]) * g->k[2] + k2[c];
             }
     return nt;
 }

@@ -244,32 +244,42 @@ CD_CAT(cd_drrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T*
     const cd_isz blk = (cd_isz)CD_IG_NV * CD_VL;
     const cd_isz cbp = (Cb + CD_VL - 1) / CD_VL * CD_VL;
     const cd_isz s2 = g->s[2];
-    cd_isz p[3], o[CD_MAX_TAPS][3], tap[CD_MAX_TAPS], ow[CD_MAX_TAPS], tk[CD_MAX_TAPS];
+    /* the taps per axis (their product in (kd, kh, kw) order is cd_phase_taps's list) */
+    cd_isz k0[CD_MAX_TAPS], k1[CD_MAX_TAPS], k2[CD_MAX_TAPS];
+    cd_isz o0[CD_MAX_TAPS], o1[CD_MAX_TAPS], o2[CD_MAX_TAPS];
+    cd_isz ow[CD_MAX_TAPS], tk[CD_MAX_TAPS];
     const CD_T* xr[CD_MAX_TAPS];
     const CD_T* bt[CD_MAX_TAPS];
     for (cd_isz r = r0; r < r1; r++) {
         const cd_isz b = r / (BD * BH), bd = (r / BH) % BD, bh = r % BH;
         CD_T* yrow = Y + r * BW * Cbig + grp * Cb;
-        p[0] = bd % g->s[0];
-        p[1] = bh % g->s[1];
         const cd_isz q0 = bd / g->s[0], q1 = bh / g->s[1];
+        const cd_isz n0 = cd_axis_taps(g, 0, bd % g->s[0], k0, o0);
+        const cd_isz n1 = cd_axis_taps(g, 1, bh % g->s[1], k1, o1);
         for (cd_isz p2 = 0; p2 < s2 && p2 < BW; p2++) {
-            p[2] = p2;
-            const cd_isz nt0 = cd_phase_taps(g, p, tap, o);
             const cd_isz n2 = (BW - p2 + s2 - 1) / s2;
+            const cd_isz m2 = cd_axis_taps(g, 2, p2, k2, o2);
             cd_isz nt = 0, lo = 0, hi = n2;
             /* the taps whose small row is inside; the outputs all of them reach */
-            for (cd_isz t = 0; t < nt0; t++) {
-                const cd_isz sd = q0 + o[t][0], sh = q1 + o[t][1];
-                if (sd < 0 || sd >= SD || sh < 0 || sh >= SH)
+            for (cd_isz i0 = 0; i0 < n0; i0++) {
+                const cd_isz sd = q0 + o0[i0];
+                if (sd < 0 || sd >= SD)
                     continue;
-                xr[nt] = X + ((b * SD + sd) * SH + sh) * SW * Csmall + grp * Cs;
-                ow[nt] = o[t][2];
-                tk[nt++] = tap[t];
-                if (-o[t][2] > lo)
-                    lo = -o[t][2];
-                if (SW - o[t][2] < hi)
-                    hi = SW - o[t][2];
+                for (cd_isz i1 = 0; i1 < n1; i1++) {
+                    const cd_isz sh = q1 + o1[i1];
+                    if (sh < 0 || sh >= SH)
+                        continue;
+                    const CD_T* row = X + ((b * SD + sd) * SH + sh) * SW * Csmall + grp * Cs;
+                    for (cd_isz i2 = 0; i2 < m2; i2++) {
+                        xr[nt] = row;
+                        ow[nt] = o2[i2];
+                        tk[nt++] = (k0[i0] * g->k[1] + k1[i1]) * g->k[2] + k2[i2];
+                        if (-o2[i2] > lo)
+                            lo = -o2[i2];
+                        if (SW - o2[i2] < hi)
+                            hi = SW - o2[i2];
+                    }
+                }
             }
             for (cd_isz c0 = 0; c0 < cbp; c0 += blk) {
                 const cd_isz nr = cbp - c0 < blk ? cbp - c0 : blk;
