@@ -906,8 +906,10 @@ cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
                               "-byte packed filter")
         Wp = <floating*>(raw + (64 - <size_t>raw % 64) % 64)
         with nogil:
-            # few input channels: a small filter, packed on this thread
-            for i in range(g.groups * n_cblk):
+            # parallel over (group, block) like igemm's: kernel == stride layers with
+            # 256-512 input channels have 0.5-2 MiB filters
+            for i in prange(g.groups * n_cblk, schedule='static',
+                            num_threads=min(<isize>n_threads, g.groups * n_cblk)):
                 if floating is float:
                     cd_ig_pack_f(&cg, W, Wp, i // n_cblk, (i % n_cblk) * blk)
                 else:
