@@ -10,7 +10,10 @@ calls lasting at least 30 ms divided by the number of calls, with a short pause 
 sample (a BLAS/OpenMP pool left spinning by the previous implementation would otherwise
 steal its cores); the table shows medians over the rounds. scipy's sgemm on 2048^3 in the
 same worker at the same thread count is the "physical limit" anchor. Every implementation
-allocates its own output, as a user's call would.
+allocates its own output, as a user's call would; the JSON also keeps each one's minor
+page faults per call (median over the rounds): outputs of several MiB that glibc hands
+back as fresh pages on every call cost their zeroing (about 1 ms per 6-8 MiB here), and
+whether that happens depends on the process's allocation history, the peers' included.
 
 Peers, all optional and imported lazily in the worker:
 
@@ -245,15 +248,33 @@ def installed_peers(names=PEERS):
 
 # -------------------------------------------------------------------------------- timing
 
-def _time_once(fn):
-    """Seconds per call: loop the call for at least SAMPLE_SECONDS, divide."""
-    n, t0 = 0, time.perf_counter()
+def _minor_faults():
+    """This process's minor page faults so far (None where ``resource`` is missing)."""
+    try:
+        import resource
+    except ImportError:                 # not on Unix
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _time_sample(fn):
+    """(seconds per call, minor page faults per call or None): loop the call for at
+    least SAMPLE_SECONDS, divide. The faults show an output that is paged in afresh on
+    every call (the allocator handing back memory the kernel must zero) rather than
+    reused: it depends on the process's allocation history, including the peers'."""
+    f0, n, t0 = _minor_faults(), 0, time.perf_counter()
     while True:
         fn()
         n += 1
         dt = time.perf_counter() - t0
         if dt >= SAMPLE_SECONDS:
-            return dt / n
+            f1 = _minor_faults()
+            return dt / n, (None if f0 is None else (f1 - f0) / n)
+
+
+def _time_once(fn):
+    """Seconds per call: loop the call for at least SAMPLE_SECONDS, divide."""
+    return _time_sample(fn)[0]
 
 
 def _sgemm_times(n_threads, samples):
@@ -424,13 +445,19 @@ def run_worker(workloads, batches, n_threads, rounds, peers, quick=False):
                 time.sleep(PAUSE_SECONDS)
                 _time_once(f)
             times = {name: [] for name in fns}
+            faults = {name: [] for name in fns}
             for r in range(rounds):
                 prog.show(f"{head}: round {r + 1}/{rounds}", major=False)
                 for name, f in fns.items():
                     time.sleep(PAUSE_SECONDS)
-                    times[name].append(_time_once(f))
+                    t, pf = _time_sample(f)
+                    times[name].append(t)
+                    faults[name].append(pf)
             rec["times_s"] = times
             rec["median_s"] = {n: statistics.median(t) for n, t in times.items()}
+            rec["page_faults_per_call"] = {
+                n: (statistics.median(v) if None not in v else None)
+                for n, v in faults.items()}
             results.append(rec)
             del fns, case
     prog.show(f"{tag} scipy sgemm {SGEMM_N}^3 (again) ...", major=False)

@@ -16,6 +16,8 @@ def test_bench_runs_a_custom_case_and_writes_json(tmp_path, capsys):
     (run,) = data["runs"]
     (res,) = run["results"]
     assert res["batch"] == 1 and res["median_s"]["cdeconv"] > 0
+    faults = res["page_faults_per_call"]["cdeconv"]
+    assert faults is None or faults >= 0
     assert res["cdeconv_rel_err_vs_oracle_image0"] < 1e-5
     text = capsys.readouterr().out
     assert "%sgemm" in text and "no peer timed" in text
