@@ -42,6 +42,11 @@ import time
 
 import numpy as np
 
+try:
+    import resource                     # page-fault counts (Unix only)
+except ImportError:
+    resource = None
+
 SAMPLE_SECONDS = 0.03          # one sample: loop calls for at least this long
 PAUSE_SECONDS = 0.1            # before each sample: let the previous runtime's pool sleep
 TOLERANCE = 1e-4               # peer vs cdeconv: max |diff| / max |y|
@@ -250,9 +255,7 @@ def installed_peers(names=PEERS):
 
 def _minor_faults():
     """This process's minor page faults so far (None where ``resource`` is missing)."""
-    try:
-        import resource
-    except ImportError:                 # not on Unix
+    if resource is None:
         return None
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 

@@ -189,7 +189,7 @@ def choose_transpose_algo(geom):
             and geom.cs >= DOT_MIN_IN_CHANNELS and geom.cb >= 4):
         return 2
     if (geom.cb >= IGEMM_MIN_OUT_CHANNELS and pixels >= IGEMM_MIN_PIXELS and igemm_depth
-            and taps * geom.groups * geom.cb * geom.cs <= IGEMM_MAX_FILTER_ELEMENTS):
+            and filter_ok):
         return 3
     return 0
 

@@ -875,6 +875,32 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         free(lane_work)
 
 
+cdef void _ig_pack_blocks(const cd_geom* cg, const floating* W, floating* Wp,
+                          isize n_cblk, isize blk, isize ng, int n_threads, bint forward,
+                          int* bad) noexcept nogil:
+    """Pack the filter's ng (group, block) panels for the igemm micro-kernel (the
+    transposed layout of cd_ig_pack, or with ``forward`` cd_igf_pack's), in parallel
+    over the blocks. Transposed, bad[i] (unless NULL) := whether block i holds Inf or
+    NaN."""
+    cdef isize task, grp, c0
+    cdef int nonfinite
+    for task in prange(ng, schedule='static', num_threads=min(<isize>n_threads, ng)):
+        grp = task // n_cblk
+        c0 = (task % n_cblk) * blk
+        if forward:
+            if floating is float:
+                cd_igf_pack_f(cg, W, Wp, grp, c0)
+            else:
+                cd_igf_pack_d(cg, W, Wp, grp, c0)
+        else:
+            if floating is float:
+                nonfinite = cd_ig_pack_f(cg, W, Wp, grp, c0)
+            else:
+                nonfinite = cd_ig_pack_d(cg, W, Wp, grp, c0)
+            if bad != NULL:
+                bad[task] = nonfinite
+
+
 DEF DR_TASK_ROWS = 16   # big rows per direct-rows task, at most
 
 
@@ -885,7 +911,7 @@ cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
     written once, by one task, in a fixed order (taps, then channels): the schedule
     cannot change a bit of the result."""
     cdef isize n_rows = g.batch * g.big[0] * g.big[1]
-    cdef isize blk, vl, cbp, n_cblk, wp_n, rows, n_rb, n_tasks, task, grp, r0, i
+    cdef isize blk, vl, cbp, n_cblk, wp_n, rows, n_rb, n_tasks, task, grp, r0
     cdef cd_geom cg
     cdef char* raw = NULL
     cdef floating* Wp
@@ -906,14 +932,11 @@ cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
                               "-byte packed filter")
         Wp = <floating*>(raw + (64 - <size_t>raw % 64) % 64)
         with nogil:
-            # parallel over (group, block) like igemm's: kernel == stride layers with
-            # 256-512 input channels have 0.5-2 MiB filters
-            for i in prange(g.groups * n_cblk, schedule='static',
-                            num_threads=min(<isize>n_threads, g.groups * n_cblk)):
-                if floating is float:
-                    cd_ig_pack_f(&cg, W, Wp, i // n_cblk, (i % n_cblk) * blk)
-                else:
-                    cd_ig_pack_d(&cg, W, Wp, i // n_cblk, (i % n_cblk) * blk)
+            # igemm's packing (kernel == stride layers with 256-512 input channels have
+            # 0.5-2 MiB filters); a tap past the edge is never read here, so an Inf/NaN
+            # filter needs no other kernel
+            _ig_pack_blocks(&cg, W, Wp, n_cblk, blk, g.groups * n_cblk, n_threads,
+                            False, NULL)
             for task in prange(n_tasks, schedule='dynamic',
                                num_threads=min(<isize>n_threads, n_tasks)):
                 grp = task // n_rb
@@ -1060,7 +1083,7 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     cdef isize c_out = g.cs if forward else g.cb
     cdef isize c_in = g.cb if forward else g.cs
     cdef isize blk, vl, cop, n_cblk, n_ph, ph, L, j0, a
-    cdef isize n_tasks, task, grp, cb_i, c0, rest, r, wp_n, ng, tb, n_max = 0
+    cdef isize n_tasks, task, grp, cb_i, rest, r, wp_n, ng, tb, n_max = 0
     cdef isize p[3]
     cdef cd_geom cg
     cdef char* raw = NULL
@@ -1103,19 +1126,7 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
         L = (n_max + tb - 1) // tb
         n_tasks = ng * L
         with nogil:
-            for task in prange(ng, schedule='static', num_threads=min(<isize>n_threads, ng)):
-                grp = task // n_cblk
-                c0 = (task % n_cblk) * blk
-                if floating is float:
-                    if forward:
-                        cd_igf_pack_f(&cg, W, Wp, grp, c0)
-                    else:
-                        bad[task] = cd_ig_pack_f(&cg, W, Wp, grp, c0)
-                else:
-                    if forward:
-                        cd_igf_pack_d(&cg, W, Wp, grp, c0)
-                    else:
-                        bad[task] = cd_ig_pack_d(&cg, W, Wp, grp, c0)
+            _ig_pack_blocks(&cg, W, Wp, n_cblk, blk, ng, n_threads, forward, bad)
         if not forward:
             for task in range(ng):
                 if bad[task]:
