@@ -110,13 +110,18 @@ def extensions():
         "cdivision": not debug,
         "embedsignature": True,
     }
-    modules = ["_openmp_helpers", "_conv", "_pooling"]
+    import numpy
+
+    modules = ["_openmp_helpers", "_conv", "_pooling", "_outcache"]
     # extra C sources per module (the dot kernel is plain C: per-ISA builds, src/_dot.c)
     c_sources = {"_conv": [os.path.join("src", "_dot.c")]}
+    # the output cache is a NumPy memory handler (NEP 49): it needs NumPy's headers
+    includes = {"_outcache": [numpy.get_include()]}
     exts = [Extension(f"cdeconv.{name}", [os.path.join("src", f"{name}.pyx")]
-                      + c_sources.get(name, []), include_dirs=["src"],
+                      + c_sources.get(name, []), include_dirs=["src"] + includes.get(name, []),
                       depends=[os.path.join("src", f) for f in ("_dot.h", "_dot_impl.h",
-                                                                "_igemm_impl.h")])
+                                                                "_igemm_impl.h",
+                                                                "_outcache.h")])
             for name in modules]
     return cythonize(exts, include_path=["src"], compiler_directives=directives,
                      build_dir="build/cython")

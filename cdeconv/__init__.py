@@ -9,6 +9,7 @@
 from . import layers, padding
 from ._config import show_config
 from ._geometry import valid_output_sizes
+from ._memory import output_cache_info, set_output_cache
 from ._threads import get_num_threads, set_num_threads
 from .layers import load_model
 from .nn import (conv1d, conv1d_transpose, conv2d, conv2d_backprop_filter,
@@ -21,4 +22,5 @@ __all__ = ["conv1d_transpose", "conv2d_transpose", "conv3d_transpose",
            "conv2d_backprop_input", "conv2d_backprop_filter", "conv1d", "conv2d", "conv3d",
            "max_pool_with_argmax", "max_unpool", "valid_output_sizes", "padding", "layers",
            "load_model",
-           "set_num_threads", "get_num_threads", "show_config", "__version__"]
+           "set_num_threads", "get_num_threads", "set_output_cache", "output_cache_info",
+           "show_config", "__version__"]

@@ -25,6 +25,8 @@ import os
 
 import numpy as np
 
+from . import _memory
+
 __all__ = ["valid_output_sizes", "forward_size"]
 
 _INT32_MAX = 2**31 - 1          # BLAS (LP64) int: sizes and leading dimensions
@@ -127,7 +129,7 @@ def check_out(out, shape, dtype, inputs):
     if out is None:
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         check_bytes(nbytes, f"the output of shape {list(shape)}")
-        return np.empty(shape, dtype=dtype)
+        return _memory.empty(shape, dtype, nbytes)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != tuple(shape):
