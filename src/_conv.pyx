@@ -117,11 +117,11 @@ cdef extern from "_dot.h" nogil:
     void cd_pr_sizes_d(const cd_geom* g, Py_ssize_t rb, Py_ssize_t* scratch,
                        Py_ssize_t* zero)
     void cd_pr_run_f(const cd_geom* g, const float* X, const float* W, float* Y,
-                     float* S, const float* zero, Py_ssize_t grp, Py_ssize_t bz,
-                     Py_ssize_t zh0, Py_ssize_t zh1)
+                     float* S, const float* zero, Py_ssize_t rb, Py_ssize_t grp,
+                     Py_ssize_t bz, Py_ssize_t zh0, Py_ssize_t zh1)
     void cd_pr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
-                     double* S, const double* zero, Py_ssize_t grp, Py_ssize_t bz,
-                     Py_ssize_t zh0, Py_ssize_t zh1)
+                     double* S, const double* zero, Py_ssize_t rb, Py_ssize_t grp,
+                     Py_ssize_t bz, Py_ssize_t zh0, Py_ssize_t zh1)
 
 ctypedef Py_ssize_t isize
 
@@ -1267,7 +1267,8 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
     else:
         cd_pr_sizes_d(&cg, rb, &sc, &zn)
     try:
-        S = <floating*>malloc(n_threads * sc * sizeof(floating))
+        # zeroed once: the planes' zero columns are never written (cd_pr_run)
+        S = <floating*>calloc(n_threads * sc, sizeof(floating))
         zero = <floating*>calloc(max(zn, <isize>1), sizeof(floating))
         if S == NULL or zero == NULL:
             raise MemoryError(f"cdeconv: cannot allocate {n_threads * sc * sizeof(floating)}"
@@ -1280,10 +1281,10 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
                 bz = rest // n_hb
                 zh0 = (rest % n_hb) * rb
                 if floating is float:
-                    cd_pr_run_f(&cg, X, W, Y, S + tid * sc, zero, grp, bz, zh0,
+                    cd_pr_run_f(&cg, X, W, Y, S + tid * sc, zero, rb, grp, bz, zh0,
                                 min(g.big[1], zh0 + rb))
                 else:
-                    cd_pr_run_d(&cg, X, W, Y, S + tid * sc, zero, grp, bz, zh0,
+                    cd_pr_run_d(&cg, X, W, Y, S + tid * sc, zero, rb, grp, bz, zh0,
                                 min(g.big[1], zh0 + rb))
     finally:
         free(S)

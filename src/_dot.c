@@ -450,10 +450,11 @@ void cd_pr_sizes_##s(const cd_geom* g, cd_isz rb, cd_isz* scratch, cd_isz* zero)
     cd_prsizes_##s##_base(g, rb, scratch, zero);                                    \
 }                                                                                   \
 void cd_pr_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, T* S,            \
-                   const T* zero, cd_isz grp, cd_isz bz, cd_isz zh0, cd_isz zh1)    \
+                   const T* zero, cd_isz rb, cd_isz grp, cd_isz bz, cd_isz zh0,     \
+                   cd_isz zh1)                                                      \
 {                                                                                   \
-    CD_ISA_SWITCH(cd_prrun_##s, (g, X, W, Y, S, zero, grp, bz, zh0, zh1))           \
-    cd_prrun_##s##_base(g, X, W, Y, S, zero, grp, bz, zh0, zh1);                    \
+    CD_ISA_SWITCH(cd_prrun_##s, (g, X, W, Y, S, zero, rb, grp, bz, zh0, zh1))       \
+    cd_prrun_##s##_base(g, X, W, Y, S, zero, rb, grp, bz, zh0, zh1);                \
 }
 CD_PR_ENTRY(float, f)
 CD_PR_ENTRY(double, d)

@@ -152,15 +152,18 @@ void cd_igf_run_d(const cd_geom* g, const double* X, const double* Wp, double* Y
  * (zero columns around them). Same bits as cd_ig_run on the same instruction set.
  * cd_pr_sizes gives the elements of one task's scratch, for tasks of <= rb big rows,
  * and of the zero plane (all zeros, shared). cd_pr_run writes Y's big rows
- * (bz, zh0 <= zh < zh1), bz = image * BD + zd, channels of group grp; safe concurrently
- * for distinct (grp, rows) with distinct scratch. */
+ * (bz, zh0 <= zh < zh1 <= zh0 + rb), bz = image * BD + zd, channels of group grp; S is
+ * a scratch of cd_pr_sizes(rb) elements, zeroed before its first task (the planes'
+ * zero columns are never written, so they stay zero for all its tasks of the same rb);
+ * safe concurrently for distinct (grp, rows) with distinct scratch. */
 void cd_pr_sizes_f(const cd_geom* g, cd_isz rb, cd_isz* scratch, cd_isz* zero);
 void cd_pr_sizes_d(const cd_geom* g, cd_isz rb, cd_isz* scratch, cd_isz* zero);
 void cd_pr_run_f(const cd_geom* g, const float* X, const float* W, float* Y, float* S,
-                 const float* zero, cd_isz grp, cd_isz bz, cd_isz zh0, cd_isz zh1);
-void cd_pr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
-                 double* S, const double* zero, cd_isz grp, cd_isz bz, cd_isz zh0,
+                 const float* zero, cd_isz rb, cd_isz grp, cd_isz bz, cd_isz zh0,
                  cd_isz zh1);
+void cd_pr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                 double* S, const double* zero, cd_isz rb, cd_isz grp, cd_isz bz,
+                 cd_isz zh0, cd_isz zh1);
 
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);

@@ -600,13 +600,14 @@ CD_CAT(cd_prsizes_, CD_SUF)(const cd_geom* g, cd_isz rb, cd_isz* scratch, cd_isz
     CD_CAT(cd_prdims_, CD_SUF)(g, rb, &nsh, &buf, scratch, zero);
 }
 
-/* Y's big rows (bz, zh) for zh0 <= zh < zh1 (bz = image * BD + zd), channels of group
- * grp. S: a task's scratch (cd_prsizes_ with rb >= zh1 - zh0); zero: the zero planes. Safe to call concurrently for
- * distinct (grp, rows) with distinct scratch. */
+/* Y's big rows (bz, zh) for zh0 <= zh < zh1 <= zh0 + rb (bz = image * BD + zd),
+ * channels of group grp. S: a task's scratch (cd_prsizes_ for rb), zeroed before its
+ * first task; zero: the zero planes. Safe to call concurrently for distinct (grp, rows)
+ * with distinct scratch. */
 static void
 CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* Y,
-                          CD_T* S, const CD_T* zero, cd_isz grp, cd_isz bz, cd_isz zh0,
-                          cd_isz zh1)
+                          CD_T* S, const CD_T* zero, cd_isz rb, cd_isz grp, cd_isz bz,
+                          cd_isz zh0, cd_isz zh1)
 {
     const cd_isz SD = g->small[0], SH = g->small[1], SW = g->small[2];
     const cd_isz BD = g->big[0], BH = g->big[1], BW = g->big[2];
@@ -615,13 +616,15 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
     const cd_isz b = bz / BD, zd = bz % BD;
     cd_isz L, PW, nsh_max, nbuf, nsc, nz;
     CD_CAT(cd_prcols_, CD_SUF)(g, &L, &PW);
-    CD_CAT(cd_prdims_, CD_SUF)(g, zh1 - zh0, &nsh_max, &nbuf, &nsc, &nz);
+    CD_CAT(cd_prdims_, CD_SUF)(g, rb, &nsh_max, &nbuf, &nsc, &nz);
     const cd_isz sd_lo = cd_floordiv(zd + g->pad[0] - (g->k[0] - 1) * g->d[0], g->s[0]);
     const cd_isz sd_hi = cd_floordiv(zd + g->pad[0], g->s[0]);
     const cd_isz sh_lo = cd_floordiv(zh0 + g->pad[1] - (g->k[1] - 1) * g->d[1], s1);
     const cd_isz sh_hi = cd_floordiv(zh1 - 1 + g->pad[1], s1);
-    const cd_isz nsh = sh_hi - sh_lo + 1;      /* <= nsh_max */
-    const cd_isz kst = nsh * PW;               /* channel stride of a plane */
+    /* channel stride of a plane: the same for every task of this scratch (rb), so the
+     * zero columns of each plane row (L before the data, PW - L - SW after) sit at the
+     * same places in every task: zeroed with the scratch, never written */
+    const cd_isz kst = nsh_max * PW;
     const int mr_max = CD_IG_ACC / 4;
     CD_T* buf = S;
     CD_T* planes = S + s2 * Cb * nbuf;
@@ -630,7 +633,6 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
     cd_isz wt[CD_MAX_TAPS], off[CD_MAX_TAPS][3];
     const CD_T* a[CD_MAX_TAPS * 8];
     CD_T* y[8];
-    (void)nsh_max;
     /* the small rows this task reads, transposed (zero rows past the edges) */
     for (cd_isz sd = sd_lo; sd <= sd_hi; sd++) {
         if (sd < 0 || sd >= SD)
@@ -645,12 +647,6 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
                 continue;
             }
             const CD_T* xr = X + ((b * SD + sd) * SH + sh) * SW * Csmall + grp * Cs;
-            for (cd_isz k = 0; k < Cs; k++) {
-                for (cd_isz c = 0; c < L; c++)
-                    row[k * kst + c] = 0;
-                for (cd_isz c = L + SW; c < PW; c++)
-                    row[k * kst + c] = 0;
-            }
             cd_isz w0 = 0;
 #ifdef CD_TR16
             /* CD_TR16(dst, ds, src, ss): dst[k * ds + j] := src[j * ss + k], j, k < 16 */
@@ -749,11 +745,15 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
                 }
             }
 #endif
+            /* the other channels one phase at a time: output zw = s2 * qw + pw */
             if (c16 < Cb)
-                for (cd_isz zw = 0; zw < BW; zw++) {
-                    const CD_T* src = buf + (zw % s2) * Cb * nbuf + q * PW + zw / s2;
-                    for (cd_isz c = c16; c < Cb; c++)
-                        yr[zw * Cbig + c] = src[c * nbuf];
+                for (cd_isz pw = 0; pw < s2 && pw < BW; pw++) {
+                    const cd_isz nw = (BW - pw + s2 - 1) / s2, ys = s2 * Cbig;
+                    const CD_T* src = buf + pw * Cb * nbuf + q * PW;
+                    CD_T* yp = yr + pw * Cbig;
+                    for (cd_isz qw = 0; qw < nw; qw++)
+                        for (cd_isz c = c16; c < Cb; c++)
+                            yp[qw * ys + c] = src[c * nbuf + qw];
                 }
         }
     }
