@@ -351,10 +351,13 @@ cdef inline void _move_few(floating* dst, isize dst_step, const floating* src,
 
 
 cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_k,
-                      isize r0, isize r1, isize R, floating* Y) noexcept nogil:
-    """Add to big row R = (b*BD + bd)*BH + bh every contribution of small rows [r0, r1).
+                      isize r0, isize r1, isize w0, isize w1, isize R,
+                      floating* Y) noexcept nogil:
+    """Add to big row R = (b*BD + bd)*BH + bh every contribution of small rows [r0, r1),
+    columns [w0, w1) (the whole rows, 0 and SW, unless one row is split: _chunk_cols).
 
-    cols : IN  column buffer of the chunk (layout per g.cfirst, strides cs_p, cs_k)
+    cols : IN  column buffer of the chunk (layout per g.cfirst, strides cs_p, cs_k;
+           pixel (r, iw) at (r - r0) * (w1 - w0) + iw - w0)
     Y    : OUT the whole big-side array; only row R (all channels) is written, so
            big rows split freely across threads. Taps are added in (kd, kh, kw) order.
     """
@@ -383,10 +386,14 @@ cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_
                 r = (b * SD + zd) * SH + zh
                 if r < r0 or r >= r1:
                     continue
-                prow = (r - r0) * SW
+                prow = (r - r0) * (w1 - w0) - w0
                 for kw in range(g.k[2]):
                     t = (kd * g.k[1] + kh) * g.k[2] + kw
                     if not _w_range(g, kw, &off, &iw0, &iw1):
+                        continue
+                    iw0 = max(iw0, w0)
+                    iw1 = min(iw1, w1)
+                    if iw0 >= iw1:
                         continue
                     if not g.cfirst:
                         # Y[b, bd, bh, bw, grp*Cb + c] += cols[prow + iw, (grp*T + t)*Cb + c]
@@ -412,8 +419,9 @@ cdef void _col2im_row(const Geom* g, const floating* cols, isize cs_p, isize cs_
 
 
 cdef void _col2im_chunk(const Geom* g, const floating* cols, isize cs_p, isize cs_k,
-                        isize r0, isize r1, floating* Y, int n_threads) noexcept nogil:
-    """Add the columns of small rows [r0, r1) into Y, parallel over the big rows they
+                        isize r0, isize r1, isize w0, isize w1, floating* Y,
+                        int n_threads) noexcept nogil:
+    """Add the columns of small rows [r0, r1) (columns [w0, w1)) into Y, parallel over the big rows they
     can reach (each big row is written by exactly one thread: race-free, no atomics)."""
     cdef isize SD = g.small[0], SH = g.small[1]
     cdef isize BD = g.big[0], BH = g.big[1]
@@ -444,7 +452,7 @@ cdef void _col2im_chunk(const Geom* g, const floating* cols, isize cs_p, isize c
         return
     for R in prange(R_lo, R_hi + 1, nogil=True, schedule='static',
                     num_threads=min(<isize>n_threads, R_hi + 1 - R_lo)):
-        _col2im_row(g, cols, cs_p, cs_k, r0, r1, R, Y)
+        _col2im_row(g, cols, cs_p, cs_k, r0, r1, w0, w1, R, Y)
 
 
 # ---------------------------------------------------------------------------------
@@ -455,9 +463,10 @@ cdef void _col2im_chunk(const Geom* g, const floating* cols, isize cs_p, isize c
 # im2col: the columns of small rows [r0, r1) read from the big side.
 # ---------------------------------------------------------------------------------
 
-cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0,
-                      floating* cols, isize cs_p, isize cs_k) noexcept nogil:
-    """Write the columns of small row r (= (b*SD + zd)*SH + zh), zeros where the window
+cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0, isize w0,
+                      isize w1, floating* cols, isize cs_p, isize cs_k) noexcept nogil:
+    """Write the columns of small row r (= (b*SD + zd)*SH + zh), small columns
+    [w0, w1) (pixel (r, iw) at (r - r0) * (w1 - w0) + iw - w0), zeros where the window
     leaves the big side. Only that row's columns are written: rows split freely."""
     cdef isize BD = g.big[0], BH = g.big[1], BW = g.big[2]
     cdef isize SD = g.small[0], SH = g.small[1], SW = g.small[2]
@@ -467,7 +476,7 @@ cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0,
     cdef isize zh = r % SH
     cdef isize C_big = G * Cb
     cdef isize BP = BD * BH * BW
-    cdef isize prow = (r - r0) * SW
+    cdef isize prow = (r - r0) * (w1 - w0) - w0
     cdef isize grp, kd, kh, kw, bd, bh, t, off, iw, bw, c, iw0, iw1
     cdef bint inside
     cdef floating* dst
@@ -489,7 +498,9 @@ cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0,
                             iw1 = max(iw0, min(SW, _floordiv(BW - 1 - off, g.s[2]) + 1))
                         else:
                             iw0 = iw1 = SW
-                        for iw in range(iw0):
+                        iw0 = min(max(iw0, w0), w1)
+                        iw1 = min(max(iw1, iw0), w1)
+                        for iw in range(w0, iw0):
                             for c in range(Cb):
                                 dst[iw * cs_p + c] = 0
                         if iw1 > iw0:
@@ -497,14 +508,14 @@ cdef void _im2col_row(const Geom* g, const floating* X, isize r, isize r0,
                                        * C_big + grp * Cb)
                             _move_few(dst + iw0 * cs_p, cs_p, src, g.s[2] * C_big,
                                       iw1 - iw0, Cb, False)
-                        for iw in range(iw1, SW):
+                        for iw in range(iw1, w1):
                             for c in range(Cb):
                                 dst[iw * cs_p + c] = 0
                     else:
                         for c in range(Cb):
                             dst = cols + ((grp * T + t) * Cb + c) * cs_k + prow
                             src = X + (b * C_big + grp * Cb + c) * BP + (bd * BH + bh) * BW
-                            for iw in range(SW):
+                            for iw in range(w0, w1):
                                 bw = iw * g.s[2] + off
                                 if inside and 0 <= bw < BW:
                                     dst[iw] = src[bw]
@@ -536,6 +547,22 @@ cdef isize _chunk_rows(const Geom* g, isize itemsize, isize chunk_bytes) noexcep
     return rows
 
 
+cdef isize _chunk_cols(const Geom* g, isize itemsize, isize chunk_bytes) noexcept nogil:
+    """Small columns per chunk: the whole row (SW), unless one row's columns would take
+    more than MAX_BUDGET_FACTOR x the budget (a long 1-D signal, a very wide image):
+    then chunks are parts of one row, as many columns as fit the budget (at least
+    MIN_GEMM_ROWS while that fits in 16x the budget). Depends only on shapes and the
+    budget; below the cap the chunks (and every result bit) are as before."""
+    cdef isize pix_bytes = g.groups * g.taps * g.cb * itemsize
+    cdef isize SW = g.small[2], cols
+    if pix_bytes <= 0 or SW * pix_bytes <= MAX_BUDGET_FACTOR * chunk_bytes or _is_direct(g):
+        return SW
+    cols = max(1, chunk_bytes // pix_bytes)
+    if cols < MIN_GEMM_ROWS:
+        cols = max(cols, min(<isize>MIN_GEMM_ROWS, (MAX_BUDGET_FACTOR * chunk_bytes) // pix_bytes))
+    return min(cols, SW)
+
+
 cdef inline isize _chunk_end(const Geom* g, isize r0, isize rows_per_chunk,
                              isize n_rows) noexcept nogil:
     """End of the chunk that starts at small row r0. Channels-first chunks stay inside
@@ -551,24 +578,60 @@ cdef inline isize _chunk_end(const Geom* g, isize r0, isize rows_per_chunk,
 # Drivers
 # ---------------------------------------------------------------------------------
 
-cdef void _conv_transpose(const Geom* g, const floating* X, const floating* W,
-                          floating* Y, floating* work, isize rows_per_chunk,
-                          int n_threads) noexcept nogil:
-    """Y (big side) := conv_transpose(X (small side), W). Y is fully overwritten.
-
-    Per chunk of small rows: cols = X_chunk @ W^T (tiled GEMM), then col2im adds cols
-    into Y, parallel over big rows.
-    """
+cdef void _transpose_chunk(const Geom* g, const floating* X, const floating* W,
+                          floating* Y, floating* work, isize r0, isize r1, isize w0,
+                          isize w1, int n_threads) noexcept nogil:
+    """The chunk of small rows [r0, r1), columns [w0, w1): cols = X_chunk @ W^T (tiled
+    GEMM), then col2im adds cols into Y (or, direct, the GEMM writes Y itself)."""
     cdef isize SP = g.small[0] * g.small[1] * g.small[2]
     cdef isize BP = g.big[0] * g.big[1] * g.big[2]
     cdef isize C_small = g.groups * g.cs, C_big = g.groups * g.cb
-    cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize SW = g.small[2], Ncols = g.taps * g.cb
-    cdef isize total = g.batch * BP * C_big
-    cdef isize r0 = 0, r1, npix, b, p0, blk, n_blk, lo
+    cdef isize npix = (r1 - r0) * (w1 - w0), q0 = r0 * SW + w0, b, p0
     cdef bint direct = _is_direct(g)
     cdef floating* cols
-    if not direct and not g.tiles:
+    if not g.cfirst:
+        # cols (npix, G*T*Cb) = X[pixels] (npix, C_small) @ W_g^T, W (T*Cb, C_small)
+        cols = Y + q0 * C_big if direct else work
+        _gemm_tiled(NO_TRANS, TRANS, npix, Ncols, g.cs,
+                    X + q0 * C_small, C_small, g.cs,
+                    W, C_small, g.cs,
+                    cols, g.groups * Ncols, Ncols, g.groups, n_threads)
+        if not direct:
+            _col2im_chunk(g, work, g.groups * Ncols, 1, r0, r1, w0, w1, Y, n_threads)
+    else:
+        b = r0 // (g.small[0] * g.small[1])
+        p0 = q0 - b * SP
+        # cols (G*T*Cb, npix) = W_g (T*Cb, Cs) @ X_b[g*Cs:(g+1)*Cs, p0:p0+npix]
+        if direct:
+            _gemm_tiled(NO_TRANS, NO_TRANS, Ncols, npix, g.cs,
+                        W, C_small, g.cs,
+                        X + b * C_small * SP + p0, SP, g.cs * SP,
+                        Y + b * C_big * BP + p0, BP, Ncols * BP,
+                        g.groups, n_threads)
+        else:
+            _gemm_tiled(NO_TRANS, NO_TRANS, Ncols, npix, g.cs,
+                        W, C_small, g.cs,
+                        X + b * C_small * SP + p0, SP, g.cs * SP,
+                        work, npix, Ncols * npix, g.groups, n_threads)
+            _col2im_chunk(g, work, 1, npix, r0, r1, w0, w1, Y, n_threads)
+
+
+cdef void _conv_transpose(const Geom* g, const floating* X, const floating* W,
+                          floating* Y, floating* work, isize rows_per_chunk,
+                          isize cols_per_chunk, int n_threads) noexcept nogil:
+    """Y (big side) := conv_transpose(X (small side), W). Y is fully overwritten.
+
+    Per chunk of small rows (or, for rows longer than the budget, of one row's
+    columns: cols_per_chunk < SW): _transpose_chunk, in order.
+    """
+    cdef isize BP = g.big[0] * g.big[1] * g.big[2]
+    cdef isize C_big = g.groups * g.cb
+    cdef isize n_rows = g.batch * g.small[0] * g.small[1]
+    cdef isize SW = g.small[2]
+    cdef isize total = g.batch * BP * C_big
+    cdef isize r0 = 0, r1, w0, blk, n_blk, lo
+    if not _is_direct(g) and not g.tiles:
         # zero Y in parallel (first touch by the threads that will write it); with
         # g.tiles every element is stored exactly once by col2im instead
         n_blk = (total + 65535) // 65536
@@ -577,51 +640,35 @@ cdef void _conv_transpose(const Geom* g, const floating* X, const floating* W,
             lo = blk * 65536
             memset(Y + lo, 0, min(<isize>65536, total - lo) * sizeof(floating))
     while r0 < n_rows:
-        r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
-        npix = (r1 - r0) * SW
-        if not g.cfirst:
-            # cols (npix, G*T*Cb) = X[pixels] (npix, C_small) @ W_g^T, W (T*Cb, C_small)
-            cols = Y + r0 * SW * C_big if direct else work
-            _gemm_tiled(NO_TRANS, TRANS, npix, Ncols, g.cs,
-                        X + r0 * SW * C_small, C_small, g.cs,
-                        W, C_small, g.cs,
-                        cols, g.groups * Ncols, Ncols, g.groups, n_threads)
-            if not direct:
-                _col2im_chunk(g, work, g.groups * Ncols, 1, r0, r1, Y, n_threads)
+        if cols_per_chunk < SW:
+            r1 = r0 + 1
+            w0 = 0
+            while w0 < SW:
+                _transpose_chunk(g, X, W, Y, work, r0, r1, w0,
+                                 min(SW, w0 + cols_per_chunk), n_threads)
+                w0 += cols_per_chunk
         else:
-            b = r0 // (g.small[0] * g.small[1])
-            p0 = r0 * SW - b * SP
-            # cols (G*T*Cb, npix) = W_g (T*Cb, Cs) @ X_b[g*Cs:(g+1)*Cs, p0:p0+npix]
-            if direct:
-                _gemm_tiled(NO_TRANS, NO_TRANS, Ncols, npix, g.cs,
-                            W, C_small, g.cs,
-                            X + b * C_small * SP + p0, SP, g.cs * SP,
-                            Y + b * C_big * BP + p0, BP, Ncols * BP,
-                            g.groups, n_threads)
-            else:
-                _gemm_tiled(NO_TRANS, NO_TRANS, Ncols, npix, g.cs,
-                            W, C_small, g.cs,
-                            X + b * C_small * SP + p0, SP, g.cs * SP,
-                            work, npix, Ncols * npix, g.groups, n_threads)
-                _col2im_chunk(g, work, 1, npix, r0, r1, Y, n_threads)
+            r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
+            _transpose_chunk(g, X, W, Y, work, r0, r1, 0, SW, n_threads)
         r0 = r1
 
 
 cdef const floating* _columns(const Geom* g, const floating* X, isize r0, isize r1,
-                              floating* work, int n_threads, isize* ld,
-                              isize* gs) noexcept nogil:
-    """The column matrix of small rows [r0, r1): im2col into ``work`` (parallel over the
-    rows), or X itself for the direct geometry. Returns it with its leading dimension
-    ``ld`` and group stride ``gs``: channels-last (npix, G*K), a row per pixel;
-    channels-first (G*K, npix), a row per (group, tap, channel) of image r0's batch."""
-    cdef isize SW = g.small[2], K = g.taps * g.cb, npix = (r1 - r0) * SW
+                              isize w0, isize w1, floating* work, int n_threads,
+                              isize* ld, isize* gs) noexcept nogil:
+    """The column matrix of small rows [r0, r1), columns [w0, w1): im2col into ``work``
+    (parallel over the rows), or X itself for the direct geometry (never split: whole
+    rows). Returns it with its leading dimension ``ld`` and group stride ``gs``:
+    channels-last (npix, G*K), a row per pixel; channels-first (G*K, npix), a row per
+    (group, tap, channel) of image r0's batch."""
+    cdef isize SW = g.small[2], K = g.taps * g.cb, npix = (r1 - r0) * (w1 - w0)
     cdef isize BP = g.big[0] * g.big[1] * g.big[2], C_big = g.groups * g.cb
     cdef isize SP = g.small[0] * g.small[1] * SW, b, p0, r
     cdef bint direct = _is_direct(g)
     if not direct:
         for r in prange(r0, r1, nogil=True, schedule='static',
                         num_threads=min(<isize>n_threads, r1 - r0)):
-            _im2col_row(g, X, r, r0, work, g.groups * K if not g.cfirst else 1,
+            _im2col_row(g, X, r, r0, w0, w1, work, g.groups * K if not g.cfirst else 1,
                         1 if not g.cfirst else npix)
     if not g.cfirst:
         ld[0] = g.groups * K          # = C_big when direct (one tap)
@@ -638,77 +685,99 @@ cdef const floating* _columns(const Geom* g, const floating* X, isize r0, isize 
     return work
 
 
-cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
-                        floating* Y, floating* work, isize rows_per_chunk,
-                        int n_threads) noexcept nogil:
-    """Y (small side) := conv(X (big side), W). Y is fully overwritten.
-
-    Per chunk of small rows: the columns (im2col), then Y_chunk = cols @ W (tiled GEMM).
-    """
+cdef void _forward_chunk(const Geom* g, const floating* X, const floating* W,
+                        floating* Y, floating* work, isize r0, isize r1, isize w0,
+                        isize w1, int n_threads) noexcept nogil:
+    """The chunk of small rows [r0, r1), columns [w0, w1): the columns (im2col), then
+    Y_chunk = cols @ W (tiled GEMM)."""
     cdef isize SP = g.small[0] * g.small[1] * g.small[2]
     cdef isize C_small = g.groups * g.cs
-    cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize SW = g.small[2], K = g.taps * g.cb
-    cdef isize r0 = 0, r1, npix, b, p0, ld, gs
-    cdef const floating* cols
+    cdef isize npix = (r1 - r0) * (w1 - w0), q0 = r0 * SW + w0, b, p0, ld, gs
+    cdef const floating* cols = _columns(g, X, r0, r1, w0, w1, work, n_threads, &ld, &gs)
+    if not g.cfirst:
+        # Y[pixels] (npix, C_small) = cols_g (npix, K) @ W_g, W (K, C_small)
+        _gemm_tiled(NO_TRANS, NO_TRANS, npix, g.cs, K, cols, ld, gs,
+                    W, C_small, g.cs,
+                    Y + q0 * C_small, C_small, g.cs, g.groups, n_threads)
+    else:
+        b = r0 // (g.small[0] * g.small[1])
+        p0 = q0 - b * SP
+        # Y_b[g*Cs:(g+1)*Cs, p0:p0+npix] = W_g^T (Cs, K) @ cols_g (K, npix)
+        _gemm_tiled(TRANS, NO_TRANS, g.cs, npix, K, W, C_small, g.cs,
+                    cols, ld, gs,
+                    Y + b * C_small * SP + p0, SP, g.cs * SP, g.groups, n_threads)
+
+
+cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
+                        floating* Y, floating* work, isize rows_per_chunk,
+                        isize cols_per_chunk, int n_threads) noexcept nogil:
+    """Y (small side) := conv(X (big side), W). Y is fully overwritten, chunk by chunk
+    (_forward_chunk; parts of one row when cols_per_chunk < SW)."""
+    cdef isize n_rows = g.batch * g.small[0] * g.small[1]
+    cdef isize SW = g.small[2], r0 = 0, r1, w0
     while r0 < n_rows:
-        r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
-        npix = (r1 - r0) * SW
-        cols = _columns(g, X, r0, r1, work, n_threads, &ld, &gs)
-        if not g.cfirst:
-            # Y[pixels] (npix, C_small) = cols_g (npix, K) @ W_g, W (K, C_small)
-            _gemm_tiled(NO_TRANS, NO_TRANS, npix, g.cs, K, cols, ld, gs,
-                        W, C_small, g.cs,
-                        Y + r0 * SW * C_small, C_small, g.cs, g.groups, n_threads)
+        if cols_per_chunk < SW:
+            r1 = r0 + 1
+            w0 = 0
+            while w0 < SW:
+                _forward_chunk(g, X, W, Y, work, r0, r1, w0,
+                               min(SW, w0 + cols_per_chunk), n_threads)
+                w0 += cols_per_chunk
         else:
-            b = r0 // (g.small[0] * g.small[1])
-            p0 = r0 * SW - b * SP
-            # Y_b[g*Cs:(g+1)*Cs, p0:p0+npix] = W_g^T (Cs, K) @ cols_g (K, npix)
-            _gemm_tiled(TRANS, NO_TRANS, g.cs, npix, K, W, C_small, g.cs,
-                        cols, ld, gs,
-                        Y + b * C_small * SP + p0, SP, g.cs * SP, g.groups, n_threads)
+            r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
+            _forward_chunk(g, X, W, Y, work, r0, r1, 0, SW, n_threads)
         r0 = r1
 
 
 cdef void _bpf_chunk(const Geom* g, const floating* X, const floating* DY, floating* DW,
-                     floating* work, isize r0, isize r1, int n_threads) noexcept nogil:
-    """DW += the filter gradient of small rows [r0, r1): the columns, then
+                     floating* work, isize r0, isize r1, isize w0, isize w1,
+                     int n_threads) noexcept nogil:
+    """DW += the filter gradient of small rows [r0, r1), columns [w0, w1): the columns, then
     DW_g += cols_g^T @ DY_g (tiled over DW: each element's sum over the chunk's pixels
     runs inside one BLAS call)."""
     cdef isize SP = g.small[0] * g.small[1] * g.small[2]
     cdef isize C_small = g.groups * g.cs
     cdef isize SW = g.small[2], K = g.taps * g.cb
-    cdef isize b, p0, ld, gs
-    cdef const floating* cols = _columns(g, X, r0, r1, work, n_threads, &ld, &gs)
+    cdef isize npix = (r1 - r0) * (w1 - w0), q0 = r0 * SW + w0, b, p0, ld, gs
+    cdef const floating* cols = _columns(g, X, r0, r1, w0, w1, work, n_threads, &ld, &gs)
     if not g.cfirst:
         # DW_g (K, Cs) += cols_g^T (K, npix) @ DY[pixels, g*Cs:(g+1)*Cs] (npix, Cs)
-        _gemm_tiled(TRANS, NO_TRANS, K, g.cs, (r1 - r0) * SW, cols, ld, gs,
-                    DY + r0 * SW * C_small, C_small, g.cs,
+        _gemm_tiled(TRANS, NO_TRANS, K, g.cs, npix, cols, ld, gs,
+                    DY + q0 * C_small, C_small, g.cs,
                     DW, C_small, g.cs, g.groups, n_threads, 1)
     else:
         b = r0 // (g.small[0] * g.small[1])
-        p0 = r0 * SW - b * SP
+        p0 = q0 - b * SP
         # DW_g (K, Cs) += cols_g (K, npix) @ DY_b[g*Cs:(g+1)*Cs, p0:p0+npix]^T
-        _gemm_tiled(NO_TRANS, TRANS, K, g.cs, (r1 - r0) * SW, cols, ld, gs,
+        _gemm_tiled(NO_TRANS, TRANS, K, g.cs, npix, cols, ld, gs,
                     DY + b * C_small * SP + p0, SP, g.cs * SP,
                     DW, C_small, g.cs, g.groups, n_threads, 1)
 
 
 cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating* DY,
                                 floating* DW, floating* work, isize rows_per_chunk,
-                                int n_threads) noexcept nogil:
+                                isize cols_per_chunk, int n_threads) noexcept nogil:
     """DW := d<conv(X, W), DY>/dW, the filter gradient (TF's conv2d_backprop_filter).
 
     X : IN big side; DY : IN small side (the gradient of the forward output);
     DW : OUT (taps, Cb, G*Cs), overwritten; chunk by chunk (_bpf_chunk), in order.
     """
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
-    cdef isize r0 = 0, r1, i
+    cdef isize SW = g.small[2], r0 = 0, r1, w0, i
     for i in range(g.taps * g.cb * g.groups * g.cs):
         DW[i] = 0
     while r0 < n_rows:
-        r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
-        _bpf_chunk(g, X, DY, DW, work, r0, r1, n_threads)
+        if cols_per_chunk < SW:
+            r1 = r0 + 1
+            w0 = 0
+            while w0 < SW:
+                _bpf_chunk(g, X, DY, DW, work, r0, r1, w0, min(SW, w0 + cols_per_chunk),
+                           n_threads)
+                w0 += cols_per_chunk
+        else:
+            r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
+            _bpf_chunk(g, X, DY, DW, work, r0, r1, 0, SW, n_threads)
         r0 = r1
 
 
@@ -722,7 +791,7 @@ cdef void _bpf_lane(const Geom* g, const floating* X, const floating* DY, floati
         part[i] = 0
     i = lane
     while i < n_chunks:
-        _bpf_chunk(g, X, DY, part, work, starts[i], starts[i + 1], 1)
+        _bpf_chunk(g, X, DY, part, work, starts[i], starts[i + 1], 0, g.small[2], 1)
         i += lanes
 
 
@@ -815,6 +884,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     _make_geom(&g, shapes, channels_first)
     n_threads = _threads_for(&g, n_threads)
     cdef isize rows = _chunk_rows(&g, sizeof(floating), chunk_bytes)
+    cdef isize wc = _chunk_cols(&g, sizeof(floating), chunk_bytes)
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize work_n = 0
     cdef floating* work = NULL
@@ -824,7 +894,8 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         dw[:] = 0
         return
     if not _is_direct(&g):
-        work_n = min(rows, n_rows) * g.small[2] * g.groups * g.taps * g.cb
+        work_n = (min(rows, n_rows) * g.small[2] if wc == g.small[2] else wc) \
+            * g.groups * g.taps * g.cb
         work = <floating*>malloc(work_n * sizeof(floating))
         if work == NULL:
             raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
@@ -835,7 +906,8 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     cdef floating* parts = NULL
     cdef floating* lane_work = NULL
     cdef floating acc
-    if (lanes > 1 and work != NULL and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES
+    if (lanes > 1 and work != NULL and wc == g.small[2]
+            and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES
             and work_n * lanes * <isize>sizeof(floating) <= LANE_WORK_BYTES):
         while r0 < n_rows:
             r0 = _chunk_end(&g, r0, rows, n_rows)
@@ -843,7 +915,8 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     if n_chunks < lanes:
         try:
             with nogil:
-                _conv_backprop_filter(&g, &x[0], &dy[0], &dw[0], work, rows, n_threads)
+                _conv_backprop_filter(&g, &x[0], &dy[0], &dw[0], work, rows, wc,
+                                      n_threads)
         finally:
             free(work)
         return
@@ -1296,6 +1369,7 @@ cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize 
               bint transpose, int n_threads, isize chunk_bytes) except -1:
     """Allocate the chunk's column buffer, release the GIL, run the driver."""
     cdef isize rows = _chunk_rows(g, sizeof(floating), chunk_bytes)
+    cdef isize wc = _chunk_cols(g, sizeof(floating), chunk_bytes)
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize work_n = 0
     cdef floating* work = NULL
@@ -1309,7 +1383,9 @@ cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize 
             memset(Y, 0, y_len * sizeof(floating))
         return 0
     if not _is_direct(g):
-        work_n = min(rows, n_rows) * g.small[2] * g.groups * g.taps * g.cb
+        # a chunk: whole rows, or (rows longer than the budget) wc columns of one row
+        work_n = (min(rows, n_rows) * g.small[2] if wc == g.small[2] else wc) \
+            * g.groups * g.taps * g.cb
         work = <floating*>malloc(work_n * sizeof(floating))
         if work == NULL:
             raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
@@ -1317,9 +1393,9 @@ cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize 
     try:
         with nogil:
             if transpose:
-                _conv_transpose(g, X, W, Y, work, rows, n_threads)
+                _conv_transpose(g, X, W, Y, work, rows, wc, n_threads)
             else:
-                _conv_forward(g, X, W, Y, work, rows, n_threads)
+                _conv_forward(g, X, W, Y, work, rows, wc, n_threads)
     finally:
         free(work)
     return 0

@@ -709,13 +709,27 @@ def test_checklist_huge_consistent_outputs_are_refused_before_allocation():
 
 
 def test_checklist_memory_errors_are_cdeconvs_own():
-    """A column buffer that cannot be allocated: MemoryError naming the size."""
+    """An output that cannot be allocated: a MemoryError naming the size."""
+    x = np.ones((1, 8, 2), np.float32)
+    w = np.ones((4, 2, 2), np.float32)
+    with address_space_limit(6):
+        with pytest.raises(MemoryError, match="GiB"):
+            # explicit padding 2**31-1: output width 2**30 x 2 channels, 8 GiB
+            cdeconv.conv1d(x, w, 4, [[2**31 - 1, 2**31 - 1]])
+
+
+def test_a_long_row_needs_no_row_sized_column_buffer():
+    """Explicit padding 2**26 gives a 2**25-wide output row (128 MiB) whose im2col row
+    took 1 GiB when a chunk was at least one whole row; split into column blocks it
+    runs in a 1 GiB address-space margin."""
     x = np.ones((1, 8, 2), np.float32)
     w = np.ones((4, 2, 1), np.float32)
-    with address_space_limit(6):
-        with pytest.raises((MemoryError, ValueError), match="byte"):
-            # explicit padding 2**31-1: output width 2**30, column buffer ~32 GiB
-            cdeconv.conv1d(x, w, 4, [[2**31 - 1, 2**31 - 1]])
+    with address_space_limit(1):
+        y = cdeconv.conv1d(x, w, 4, [[2**26, 2**26]])
+    assert y.shape == (1, 2**25 + 2, 1)
+    inside = np.flatnonzero(y[0, :, 0])          # the windows that reach the 8 inputs
+    assert inside.tolist() == [2**24, 2**24 + 1]
+    np.testing.assert_array_equal(y[0, inside, 0], [8.0, 8.0])   # 4 taps x 2 channels
 
 
 # ------------------------------------------------------------------ bugs found

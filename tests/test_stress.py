@@ -480,12 +480,6 @@ _PEAK = textwrap.dedent("""
 
 @not_asan
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
-@pytest.mark.xfail(strict=True, reason="BUG: the column buffer is one whole small-side "
-                   "row at least (src/_conv.pyx _chunk_rows returns >= 1 row), so for 1-D "
-                   "ops (a row = the whole signal) and wide rows it is not bounded by "
-                   "CHUNK_BYTES: conv1d of an 8 MiB signal with a 25-tap kernel allocates "
-                   "a 200 MiB buffer (README: 'a 2 MiB budget, at most 32 MiB'). Fix: split a "
-                   "long row into column blocks (or cap and loop over taps)")
 @pytest.mark.parametrize("call", ["cdeconv.conv1d(x, w, 1, 'SAME')",
                                   "cdeconv.conv1d_transpose(x, w, None, 1, 'SAME')"])
 def test_column_buffer_bounded_for_long_rows(call):
