@@ -578,6 +578,32 @@ cdef inline isize _chunk_end(const Geom* g, isize r0, isize rows_per_chunk,
 # Drivers
 # ---------------------------------------------------------------------------------
 
+cdef inline bint _next_chunk(const Geom* g, isize rows_per_chunk, isize cols_per_chunk,
+                             isize n_rows, isize* next_r, isize* next_w, isize* r0,
+                             isize* r1, isize* w0, isize* w1) noexcept nogil:
+    """The chunk that starts at (next_r, next_w) (small row, column; 0, 0 first): rows
+    [r0, r1), columns [w0, w1) -- whole rows (_chunk_end), or parts of one row when
+    cols_per_chunk < SW (_chunk_cols) -- and the start of the one after it. False past
+    the last row."""
+    cdef isize SW = g.small[2]
+    if next_r[0] >= n_rows:
+        return False
+    r0[0] = next_r[0]
+    w0[0] = next_w[0]
+    if cols_per_chunk < SW:
+        r1[0] = r0[0] + 1
+        w1[0] = min(SW, w0[0] + cols_per_chunk)
+    else:
+        r1[0] = _chunk_end(g, r0[0], rows_per_chunk, n_rows)
+        w1[0] = SW
+    if w1[0] < SW:
+        next_w[0] = w1[0]
+    else:
+        next_r[0] = r1[0]
+        next_w[0] = 0
+    return True
+
+
 cdef void _transpose_chunk(const Geom* g, const floating* X, const floating* W,
                           floating* Y, floating* work, isize r0, isize r1, isize w0,
                           isize w1, int n_threads) noexcept nogil:
@@ -628,9 +654,8 @@ cdef void _conv_transpose(const Geom* g, const floating* X, const floating* W,
     cdef isize BP = g.big[0] * g.big[1] * g.big[2]
     cdef isize C_big = g.groups * g.cb
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
-    cdef isize SW = g.small[2]
     cdef isize total = g.batch * BP * C_big
-    cdef isize r0 = 0, r1, w0, blk, n_blk, lo
+    cdef isize nr = 0, nw = 0, r0, r1, w0, w1, blk, n_blk, lo
     if not _is_direct(g) and not g.tiles:
         # zero Y in parallel (first touch by the threads that will write it); with
         # g.tiles every element is stored exactly once by col2im instead
@@ -639,18 +664,9 @@ cdef void _conv_transpose(const Geom* g, const floating* X, const floating* W,
                           num_threads=min(<isize>n_threads, n_blk)):
             lo = blk * 65536
             memset(Y + lo, 0, min(<isize>65536, total - lo) * sizeof(floating))
-    while r0 < n_rows:
-        if cols_per_chunk < SW:
-            r1 = r0 + 1
-            w0 = 0
-            while w0 < SW:
-                _transpose_chunk(g, X, W, Y, work, r0, r1, w0,
-                                 min(SW, w0 + cols_per_chunk), n_threads)
-                w0 += cols_per_chunk
-        else:
-            r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
-            _transpose_chunk(g, X, W, Y, work, r0, r1, 0, SW, n_threads)
-        r0 = r1
+    while _next_chunk(g, rows_per_chunk, cols_per_chunk, n_rows, &nr, &nw, &r0, &r1,
+                      &w0, &w1):
+        _transpose_chunk(g, X, W, Y, work, r0, r1, w0, w1, n_threads)
 
 
 cdef const floating* _columns(const Geom* g, const floating* X, isize r0, isize r1,
@@ -715,19 +731,10 @@ cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
     """Y (small side) := conv(X (big side), W). Y is fully overwritten, chunk by chunk
     (_forward_chunk; parts of one row when cols_per_chunk < SW)."""
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
-    cdef isize SW = g.small[2], r0 = 0, r1, w0
-    while r0 < n_rows:
-        if cols_per_chunk < SW:
-            r1 = r0 + 1
-            w0 = 0
-            while w0 < SW:
-                _forward_chunk(g, X, W, Y, work, r0, r1, w0,
-                               min(SW, w0 + cols_per_chunk), n_threads)
-                w0 += cols_per_chunk
-        else:
-            r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
-            _forward_chunk(g, X, W, Y, work, r0, r1, 0, SW, n_threads)
-        r0 = r1
+    cdef isize nr = 0, nw = 0, r0, r1, w0, w1
+    while _next_chunk(g, rows_per_chunk, cols_per_chunk, n_rows, &nr, &nw, &r0, &r1,
+                      &w0, &w1):
+        _forward_chunk(g, X, W, Y, work, r0, r1, w0, w1, n_threads)
 
 
 cdef void _bpf_chunk(const Geom* g, const floating* X, const floating* DY, floating* DW,
@@ -764,21 +771,12 @@ cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating
     DW : OUT (taps, Cb, G*Cs), overwritten; chunk by chunk (_bpf_chunk), in order.
     """
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
-    cdef isize SW = g.small[2], r0 = 0, r1, w0, i
+    cdef isize nr = 0, nw = 0, r0, r1, w0, w1, i
     for i in range(g.taps * g.cb * g.groups * g.cs):
         DW[i] = 0
-    while r0 < n_rows:
-        if cols_per_chunk < SW:
-            r1 = r0 + 1
-            w0 = 0
-            while w0 < SW:
-                _bpf_chunk(g, X, DY, DW, work, r0, r1, w0, min(SW, w0 + cols_per_chunk),
-                           n_threads)
-                w0 += cols_per_chunk
-        else:
-            r1 = _chunk_end(g, r0, rows_per_chunk, n_rows)
-            _bpf_chunk(g, X, DY, DW, work, r0, r1, 0, SW, n_threads)
-        r0 = r1
+    while _next_chunk(g, rows_per_chunk, cols_per_chunk, n_rows, &nr, &nw, &r0, &r1,
+                      &w0, &w1):
+        _bpf_chunk(g, X, DY, DW, work, r0, r1, w0, w1, n_threads)
 
 
 cdef void _bpf_lane(const Geom* g, const floating* X, const floating* DY, floating* part,
