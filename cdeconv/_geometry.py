@@ -403,15 +403,23 @@ _MEMO = {}
 _MEMO_MAX = 256
 
 
+_ATOMS = frozenset({type(None), str, int, float, bool})
+
+
 def _freeze(v):
     """A hashable, type-exact copy of an argument (so 2, 2.0, True and [2] stay apart and
     each still gets its own validation), or TypeError for what is not worth hashing
-    (arrays, numpy scalars, other objects): those calls are simply not memoised."""
+    (arrays, numpy scalars, other objects): those calls are simply not memoised.
+    A list or tuple of exact ints (strides, sizes: the common case) is tagged "i" and
+    kept as is; any other sequence is frozen element by element."""
     t = type(v)
-    if v is None or t is str or t is int or t is float or t is bool:
+    if t in _ATOMS:
         return (t, v)
     if t is list or t is tuple:
-        return (t, tuple(_freeze(e) for e in v))
+        for e in v:
+            if type(e) is not int:
+                return (t, tuple([_freeze(e) for e in v]))
+        return (t, "i", tuple(v))
     raise TypeError
 
 
@@ -422,8 +430,13 @@ def memoised(build, n, x, w, *args, **kwargs):
     call raises every time); Geometry objects are never mutated after construction
     except for the driver's memoised kernel choice, which depends on the same key."""
     try:
-        key = (build, n, x.shape, w.shape, _freeze(args),
-               _freeze(tuple(sorted(kwargs.items()))))
+        # kwargs are argument names (strs) for the error messages, kept in call order:
+        # a call site passes them in one order (another order is only a memo miss)
+        names = tuple(kwargs.items())
+        for _, v in names:
+            if type(v) is not str:
+                raise TypeError
+        key = (build, n, x.shape, w.shape, _freeze(args), names)
     except TypeError:
         return build(n, x, w, *args, **kwargs)
     geom = _MEMO.get(key)
