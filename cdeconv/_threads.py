@@ -1,9 +1,10 @@
 """Thread counts, resolved once per call, and the BLAS guard.
 
 Strategy (see src/_conv.pyx): every parallel loop is OpenMP, and the BLAS calls run
-single-threaded *inside* those loops. So during a call the BLAS library that
+single-threaded *inside* those loops. So during a call that uses BLAS, the library that
 ``scipy.linalg.cython_blas`` uses is held at one thread (its own pool would otherwise
-oversubscribe the cores: OpenBLAS#3187, scikit-learn#17334) and restored afterwards.
+oversubscribe the cores: OpenBLAS#3187, scikit-learn#17334) and restored afterwards
+(cdeconv._driver skips the guard for the kernels that never call BLAS).
 
 Thread count for a call: ``set_num_threads(n)`` if called, else ``CDECONV_NUM_THREADS``,
 else the usable cores; always capped by ``omp_get_max_threads()``, so ``OMP_NUM_THREADS``
