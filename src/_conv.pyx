@@ -578,6 +578,15 @@ cdef inline isize _chunk_end(const Geom* g, isize r0, isize rows_per_chunk,
 # Drivers
 # ---------------------------------------------------------------------------------
 
+cdef inline isize _work_elems(const Geom* g, isize rows_per_chunk, isize cols_per_chunk,
+                              isize n_rows) noexcept nogil:
+    """Elements of the column buffer for chunks of rows_per_chunk whole rows, or of
+    cols_per_chunk columns of one row when that is less than a row (_chunk_cols)."""
+    cdef isize pixels = (min(rows_per_chunk, n_rows) * g.small[2]
+                         if cols_per_chunk == g.small[2] else cols_per_chunk)
+    return pixels * g.groups * g.taps * g.cb
+
+
 cdef inline bint _next_chunk(const Geom* g, isize rows_per_chunk, isize cols_per_chunk,
                              isize n_rows, isize* next_r, isize* next_w, isize* r0,
                              isize* r1, isize* w0, isize* w1) noexcept nogil:
@@ -892,8 +901,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         dw[:] = 0
         return
     if not _is_direct(&g):
-        work_n = (min(rows, n_rows) * g.small[2] if wc == g.small[2] else wc) \
-            * g.groups * g.taps * g.cb
+        work_n = _work_elems(&g, rows, wc, n_rows)
         work = <floating*>malloc(work_n * sizeof(floating))
         if work == NULL:
             raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
@@ -982,16 +990,13 @@ cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
     written once, by one task, in a fixed order (taps, then channels): the schedule
     cannot change a bit of the result."""
     cdef isize n_rows = g.batch * g.big[0] * g.big[1]
-    cdef isize blk, vl, cbp, n_cblk, wp_n, rows, n_rb, n_tasks, task, grp, r0
+    cdef isize blk, n_cblk, wp_n, rows, n_rb, n_tasks, task, grp, r0
     cdef cd_geom cg
     cdef char* raw = NULL
     cdef floating* Wp
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
-    _ig_widths(W, &blk, &vl)
-    cbp = (g.cb + vl - 1) // vl * vl
-    n_cblk = (cbp + blk - 1) // blk
-    wp_n = g.groups * g.taps * cbp * g.cs
+    _ig_layout(g, W, False, &blk, &n_cblk, &wp_n)
     # about 4 tasks per thread, at most DR_TASK_ROWS rows each
     rows = max(<isize>1, min(<isize>DR_TASK_ROWS, n_rows // (4 * n_threads)))
     n_rb = (n_rows + rows - 1) // rows
@@ -1001,7 +1006,7 @@ cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
         if raw == NULL:
             raise MemoryError(f"cdeconv: cannot allocate the {wp_n * sizeof(floating)}"
                               "-byte packed filter")
-        Wp = <floating*>(raw + (64 - <size_t>raw % 64) % 64)
+        Wp = <floating*>_align64(raw)
         with nogil:
             # igemm's packing (kernel == stride layers with 256-512 input channels have
             # 0.5-2 MiB filters); a tap past the edge is never read here, so an Inf/NaN
@@ -1125,6 +1130,26 @@ DEF IG_TASK_OUTPUTS = 96   # outputs per phase per igemm task (a multiple of 6 a
 DEF IG_MIN_TASK_OUTPUTS = 24   # ... down to this when that leaves < 8 tasks per thread
 
 
+cdef inline void _ig_layout(const Geom* g, const floating* like, bint forward,
+                            isize* blk, isize* n_cblk, isize* wp_n) noexcept nogil:
+    """The packed filter of the igemm micro-kernel (cd_ig_pack, or with ``forward``
+    cd_igf_pack): the panel width blk, the panels per group n_cblk (the output channels
+    rounded up to the vector length, in blocks of blk) and its elements wp_n."""
+    cdef isize vl, cop
+    cdef isize c_out = g.cs if forward else g.cb
+    cdef isize c_in = g.cb if forward else g.cs
+    _ig_widths(like, blk, &vl)
+    cop = (c_out + vl - 1) // vl * vl
+    n_cblk[0] = (cop + blk[0] - 1) // blk[0]
+    wp_n[0] = g.groups * g.taps * cop * c_in
+
+
+cdef inline char* _align64(char* raw) noexcept nogil:
+    """The first 64-byte boundary in raw (allocated 64 bytes longer): no vector load of
+    the packed filter splits a cache line."""
+    return raw + (64 - <size_t>raw % 64) % 64
+
+
 cdef inline isize _ig_run_length(isize n_out, isize ng, int n_threads) noexcept nogil:
     """Outputs per igemm task: IG_TASK_OUTPUTS, shortened (in steps of 24 = whole 6- and
     8-row tiles) until ng blocks x the runs give each thread about 8 tasks: a batch-1
@@ -1150,10 +1175,9 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     writing Y when the filter holds Inf or NaN (see cd_ig_pack: the caller takes
     GEMM + col2im), else 0."""
     cdef isize n_small = g.batch * g.small[0] * g.small[1] * g.small[2]
-    # output channels (the panels' width) and the reduction's channels
-    cdef isize c_out = g.cs if forward else g.cb
+    # the reduction's channels (a zero row of them for taps outside the small side)
     cdef isize c_in = g.cb if forward else g.cs
-    cdef isize blk, vl, cop, n_cblk, n_ph, ph, L, j0, a
+    cdef isize blk, n_cblk, n_ph, ph, L, j0, a
     cdef isize n_tasks, task, grp, cb_i, rest, r, wp_n, ng, tb, n_max = 0
     cdef isize p[3]
     cdef cd_geom cg
@@ -1164,11 +1188,8 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     cdef int* bad = NULL
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
-    _ig_widths(W, &blk, &vl)
-    cop = (c_out + vl - 1) // vl * vl
-    n_cblk = (cop + blk - 1) // blk
+    _ig_layout(g, W, forward, &blk, &n_cblk, &wp_n)
     n_ph = 1 if forward else g.s[0] * g.s[1] * g.s[2]
-    wp_n = g.groups * g.taps * cop * c_in
     ng = g.groups * n_cblk
     try:
         raw = <char*>malloc(wp_n * sizeof(floating) + 64)
@@ -1178,8 +1199,7 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
         if raw == NULL or zero == NULL or n_out == NULL or bad == NULL:
             raise MemoryError(f"cdeconv: cannot allocate the {wp_n * sizeof(floating)}"
                               "-byte packed filter")
-        # 64-byte aligned panels: no vector load of the filter splits a cache line
-        Wp = <floating*>(raw + (64 - <size_t>raw % 64) % 64)
+        Wp = <floating*>_align64(raw)
         # a phase has ceil((big - p) / s) outputs per axis (forward: the small side)
         for ph in range(n_ph):
             if forward:
@@ -1381,9 +1401,7 @@ cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize 
             memset(Y, 0, y_len * sizeof(floating))
         return 0
     if not _is_direct(g):
-        # a chunk: whole rows, or (rows longer than the budget) wc columns of one row
-        work_n = (min(rows, n_rows) * g.small[2] if wc == g.small[2] else wc) \
-            * g.groups * g.taps * g.cb
+        work_n = _work_elems(g, rows, wc, n_rows)
         work = <floating*>malloc(work_n * sizeof(floating))
         if work == NULL:
             raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"

@@ -14,6 +14,17 @@ _Static_assert(CD_IG_NV >= 1 && CD_IG_NV <= 4, "the micro-kernel holds 1-4 vecto
 static inline cd_isz CD_CAT(cd_igblock_, CD_SUF)(void) { return (cd_isz)CD_IG_NV * CD_VL; }
 static inline cd_isz CD_CAT(cd_igvl_, CD_SUF)(void) { return CD_VL; }
 
+/* The offset into the packed filter of the panel of (group grp, channel block c0 of
+ * width nr, tap t): the layout of cd_ig_pack (_dot.h), written once for the pack and
+ * the kernels that read it. */
+static inline cd_isz CD_CAT(cd_igpanel_, CD_SUF)(const cd_geom* g, cd_isz grp, cd_isz c0,
+                                                 cd_isz nr, cd_isz t)
+{
+    const cd_isz T = g->k[0] * g->k[1] * g->k[2];
+    const cd_isz cbp = (g->cb + CD_VL - 1) / CD_VL * CD_VL;
+    return (grp * T * cbp + c0 * T + t * nr) * g->cs;
+}
+
 /* The tile rows (outputs) of a tile of nv vectors. */
 static inline int CD_CAT(cd_ig_mr_, CD_SUF)(int nv)
 {
@@ -128,7 +139,7 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
 {
     const cd_isz SD = g->small[0], SH = g->small[1], SW = g->small[2];
     const cd_isz BD = g->big[0], BH = g->big[1], BW = g->big[2];
-    const cd_isz Cb = g->cb, Cs = g->cs, T = g->k[0] * g->k[1] * g->k[2];
+    const cd_isz Cb = g->cb, Cs = g->cs;
     const cd_isz Cbig = g->groups * Cb, Csmall = g->groups * Cs;
     const cd_isz blk = (cd_isz)CD_IG_NV * CD_VL;
     const cd_isz cbp = (Cb + CD_VL - 1) / CD_VL * CD_VL;
@@ -150,7 +161,7 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
     /* the taps that reach this phase, the small-side offset each adds, their panels */
     const cd_isz nt = cd_phase_taps(g, p, tap, o);
     for (cd_isz t = 0; t < nt; t++)
-        bt[t] = Wp + (grp * T * cbp + c0 * T + tap[t] * nr) * Cs;
+        bt[t] = Wp + CD_CAT(cd_igpanel_, CD_SUF)(g, grp, c0, nr, tap[t]);
     cd_isz cur[4];
     cd_coords(j0, n, cur);
     for (cd_isz j = j0; j < j1; j += MR) {
@@ -239,7 +250,7 @@ CD_CAT(cd_drrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T*
 {
     const cd_isz SD = g->small[0], SH = g->small[1], SW = g->small[2];
     const cd_isz BD = g->big[0], BH = g->big[1], BW = g->big[2];
-    const cd_isz Cb = g->cb, Cs = g->cs, T = g->k[0] * g->k[1] * g->k[2];
+    const cd_isz Cb = g->cb, Cs = g->cs;
     const cd_isz Cbig = g->groups * Cb, Csmall = g->groups * Cs;
     const cd_isz blk = (cd_isz)CD_IG_NV * CD_VL;
     const cd_isz cbp = (Cb + CD_VL - 1) / CD_VL * CD_VL;
@@ -285,7 +296,7 @@ CD_CAT(cd_drrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T*
                 const cd_isz nr = cbp - c0 < blk ? cbp - c0 : blk;
                 const cd_isz nc = Cb - c0 < nr ? Cb - c0 : nr;
                 for (cd_isz t = 0; t < nt; t++)
-                    bt[t] = Wp + (grp * T * cbp + c0 * T + tk[t] * nr) * Cs;
+                    bt[t] = Wp + CD_CAT(cd_igpanel_, CD_SUF)(g, grp, c0, nr, tk[t]);
                 CD_T* y0 = yrow + p2 * Cbig + c0;
 #define CD_DRB(v) CD_CAT(cd_drblk_, CD_SUF)(v, nt, xr, ow, bt, Cs, Csmall, nr, nc, SW, \
                                             n2, lo, hi, y0, s2 * Cbig)
@@ -353,12 +364,12 @@ CD_CAT(cd_igpack_, CD_SUF)(const cd_geom* g, const CD_T* W, CD_T* Wp, cd_isz grp
     const cd_isz blk = (cd_isz)CD_IG_NV * CD_VL;
     const cd_isz cbp = (Cb + CD_VL - 1) / CD_VL * CD_VL;
     const cd_isz nr = cbp - c0 < blk ? cbp - c0 : blk;
-    CD_T* base = Wp + (grp * T * cbp + c0 * T) * Cs;
     int bad = 0;
     for (cd_isz t = 0; t < T; t++) {
-        CD_CAT(cd_panel_, CD_SUF)(base + t * nr * Cs, nr, Cb - c0, Cs,
+        CD_T* panel = Wp + CD_CAT(cd_igpanel_, CD_SUF)(g, grp, c0, nr, t);
+        CD_CAT(cd_panel_, CD_SUF)(panel, nr, Cb - c0, Cs,
                                   W + (t * Cb + c0) * Csmall + grp * Cs, Csmall);
-        bad |= CD_CAT(cd_nonfinite_, CD_SUF)(base + t * nr * Cs, nr * Cs);
+        bad |= CD_CAT(cd_nonfinite_, CD_SUF)(panel, nr * Cs);
     }
     return bad;
 }
