@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 from . import _outcache
+from ._threads import _parse_count
 
 __all__ = ["set_output_cache", "output_cache_info"]
 
@@ -31,17 +32,7 @@ MIN_BYTES = _outcache.MIN_BYTES
 
 
 def _parse_limit(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            if not isinstance(value, np.integer) or isinstance(value, np.bool_):
-                raise TypeError
-            value = int(value)
-        except TypeError:
-            raise TypeError(f"{name} must be an int number of bytes >= 0, got {value!r} "
-                            f"({type(value).__name__})") from None
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return min(value, 1 << 62)
+    return min(_parse_count(value, name, 0, "an int number of bytes >= 0"), 1 << 62)
 
 
 def set_output_cache(max_bytes):

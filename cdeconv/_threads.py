@@ -21,7 +21,9 @@ _ENV_VAR = "CDECONV_NUM_THREADS"
 _requested = None   # set_num_threads(); None = environment / default
 
 
-def _parse_count(value, name):
+def _parse_count(value, name, minimum=1, what="a positive int"):
+    """value as an int >= minimum (a Python or NumPy integer, not a bool): TypeError
+    naming ``name`` and ``what`` it must be, or ValueError below the minimum."""
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             import numpy as np
@@ -30,10 +32,10 @@ def _parse_count(value, name):
             else:
                 raise TypeError
         except TypeError:
-            raise TypeError(f"{name} must be a positive int, got {value!r} "
+            raise TypeError(f"{name} must be {what}, got {value!r} "
                             f"({type(value).__name__})") from None
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
 
 

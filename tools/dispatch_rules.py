@@ -102,13 +102,11 @@ def main():
             pad = "VALID" if h == 1 else "SAME"
             geom = _geometry.transposed_geometry(2, x, f, None, s, pad, "NHWC", None)
             y = np.empty(geom.shape("big"), np.float32)
-            names = ({0: "gemm", 1: "direct", 3: "igemm", 5: "rows"}
-                     if args.rows_only or args.direct_only
-                     else {0: "gemm", 1: "direct", 2: "dot", 3: "igemm", 4: "lanes",
-                           5: "rows"})
+            names = ({a: ALL_NAMES[a] for a in (0, 1, 3, 5)}
+                     if args.rows_only or args.direct_only else ALL_NAMES)
             # the direct kernel only where its rule could apply (few input channels)
             ms = {a: median_ms(lambda a=a: _driver.run(geom, x, f, y, "transpose", algo=a))
-                  for a in names if a != 1 or cin <= 16}
+                  for a in names if a != 1 or cin <= _driver.DIRECT_MAX_IN_CHANNELS}
             best = min(ms, key=ms.get)
             times = "  ".join(f"{names[a]} {t:8.3f}" for a, t in ms.items())
             print(f"{th} thread(s)  batch {b:2d}  {h}x{w}x{cin} -> {cout}  k{k} s{s}: "
