@@ -120,7 +120,7 @@ def extensions():
     exts = [Extension(f"cdeconv.{name}", [os.path.join("src", f"{name}.pyx")]
                       + c_sources.get(name, []), include_dirs=["src"] + includes.get(name, []),
                       depends=[os.path.join("src", f) for f in ("_dot.h", "_dot_impl.h",
-                                                                "_igemm_impl.h",
+                                                                "_igemm_impl.h", "_wino_impl.h",
                                                                 "_outcache.h")])
             for name in modules]
     return cythonize(exts, include_path=["src"], compiler_directives=directives,

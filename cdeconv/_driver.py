@@ -129,6 +129,23 @@ ROWS_SMALL_IN_CHANNELS = 4
 ROWS_MIN_IN_CHANNELS = 32
 ROWS_MAX_SCRATCH_BYTES = 8 << 20
 
+#: The Winograd phase kernel (algo 6; src/_wino_impl.h, _run_winograd in src/_conv.pyx:
+#: the s*s phases of a stride-s layer as stride-1 correlations of r = ceil(k / s) taps,
+#: each by Winograd's F(m, r) - m = 3 for r = 2, m = 2 for r = 3, so every tile reads
+#: 4 x 4 inputs - with one input transform shared by all phases, one GEMM per transform
+#: position over a block of tiles (2.25x fewer multiplications than the direct sum for
+#: 4x4 stride 2 and 3x3 stride 1, 1.56x for 5x5 stride 2), and the output transform;
+#: Inf/NaN in the filter or the transformed input hands the call to GEMM + col2im) is
+#: NOT chosen by the rules yet. Forced on the suite (2026-12-02, an AVX2 machine,
+#: heavily loaded; /tmp script, medians of 7, against igemm timed before and after in
+#: the same process), batch 16: stride-1 3x3 1.18-1.21x in three of four runs at 1
+#: thread (0.85x in the other) and 1.28x at 2; PyTorch g3 0.94-1.17x and g2 0.76-1.03x
+#: at 1 thread but 0.64x / 0.47x at 2 (two threads' tile blocks of V and M, 8 MiB
+#: each, and U from L3: memory-bound); TF g3 0.55-0.86x; batch 1 0.2-0.8x (the
+#: per-call filter transform and OpenBLAS re-packing U for every block of tiles).
+#: Reachable as run(..., algo=WINOGRAD); tests/test_winograd_kernel.py checks it.
+WINOGRAD = 6
+
 #: The forward conv on the igemm micro-kernel (src/_dot.h, cd_igf_*): channels-last,
 #: >= FWD_IGEMM_MIN_OUT_CHANNELS output and >= FWD_IGEMM_MIN_IN_CHANNELS input channels
 #: per group, >= FWD_IGEMM_MIN_PIXELS output pixels, the filter as for igemm.
@@ -158,8 +175,8 @@ _KERNELS = {(kind, np.dtype(dt)): fn[ctype]
 
 def choose_transpose_algo(geom):
     """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct, 2 = dot,
-    3 = implicit GEMM, 4 = pixel lanes, 5 = phase rows (see above). Depends only on the
-    shapes."""
+    3 = implicit GEMM, 4 = pixel lanes, 5 = phase rows (see above; 6 = Winograd phases
+    is never chosen here). Depends only on the shapes."""
     if geom.cf:
         return 0
     taps = math.prod(geom.k)

@@ -112,6 +112,29 @@ cdef extern from "_dot.h" nogil:
     void cd_pl_run_d(const cd_geom* g, Py_ssize_t npix, const double* Xt,
                      const double* W, double* Y, Py_ssize_t grp, Py_ssize_t c0,
                      Py_ssize_t c1)
+    enum: CD_WI_MAXA
+    enum: CD_WI_MAXR
+    ctypedef struct cd_wino:
+        Py_ssize_t batch, cb, cs, H, W, BH, BW, sy, sx, kh, kw, pady, padx
+        Py_ssize_t ry, rx, my, mx, ay, ax, qy, qx, nty, ntx
+        double bty[64]
+        double btx[64]
+        double aty[64]
+        double atx[64]
+        double gy[64]
+        double gx[64]
+    void cd_wi_filter_f(const cd_wino* p, const float* W, float* U, Py_ssize_t c0,
+                        Py_ssize_t c1, float* tmp)
+    void cd_wi_filter_d(const cd_wino* p, const double* W, double* U, Py_ssize_t c0,
+                        Py_ssize_t c1, double* tmp)
+    int cd_wi_input_f(const cd_wino* p, const float* X, float* V, float* tmp,
+                      Py_ssize_t t0, Py_ssize_t nt)
+    int cd_wi_input_d(const cd_wino* p, const double* X, double* V, double* tmp,
+                      Py_ssize_t t0, Py_ssize_t nt)
+    void cd_wi_output_f(const cd_wino* p, const float* M, float* Y, float* tmp,
+                        Py_ssize_t t0, Py_ssize_t nt)
+    void cd_wi_output_d(const cd_wino* p, const double* M, double* Y, double* tmp,
+                        Py_ssize_t t0, Py_ssize_t nt)
     void cd_pr_sizes_f(const cd_geom* g, Py_ssize_t rb, Py_ssize_t* scratch,
                        Py_ssize_t* zero)
     void cd_pr_sizes_d(const cd_geom* g, Py_ssize_t rb, Py_ssize_t* scratch,
@@ -816,8 +839,8 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
     algo : 0 GEMM + col2im; 1 direct rows; 2 dot; 3 implicit GEMM; 4 pixel lanes;
-           5 phase rows (1-5 channels-last only, run on a non-empty x; chosen by
-           cdeconv._driver)
+           5 phase rows; 6 Winograd phases (1-6 channels-last only, run on a
+           non-empty x; chosen by cdeconv._driver)
     """
     cdef Geom g
     cdef int fallback = 0
@@ -837,7 +860,9 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
             with nogil:
                 memset(&y[0], 0, y.shape[0] * sizeof(floating))
             return
-        if algo == 5:
+        if algo == 6:
+            fallback = _run_winograd(&g, &x[0], &w[0], &y[0], n_threads)
+        elif algo == 5:
             fallback = _run_phase_rows(&g, &x[0], &w[0], &y[0], n_threads)
         elif algo == 4:
             _run_pixel_lanes(&g, &x[0], &w[0], &y[0], n_threads)
@@ -1381,6 +1406,214 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
         free(S)
         free(zero)
     return 0
+
+
+# ---------------------------------------------------------------------------------
+# Winograd phases (src/_wino_impl.h): the input transform, one GEMM per transform
+# position, the output transform, per block of tiles.
+# ---------------------------------------------------------------------------------
+
+#: outputs per tile and axis for r taps per phase (index r; 0 = not supported):
+#: F(m, r) reads m + r - 1 inputs per axis
+cdef isize _WI_M[5]
+_WI_M[:] = [0, 1, 3, 2, 0]
+DEF WI_BLOCK_BYTES = 8388608    # V + M of one task's tiles, about
+DEF WI_MIN_TILES = 32
+DEF WI_MAX_TILES = 512
+#: the interpolation points of F(m, r) (then infinity): exact in binary, 0, 1, -1 first
+cdef double[6] _WI_POINTS
+_WI_POINTS[:] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5]
+
+
+def set_winograd_tile(int r, int m):
+    """Test and tuning hook: the Winograd kernel computes m x m phase outputs per tile
+    for phases of r taps per axis (2 <= r <= 4, m + r - 1 <= 6; m = 0: refuse such
+    phases). Set it between calls, never while kernels run."""
+    if not 2 <= r <= 4 or not 0 <= m or m + r - 1 > 6:
+        raise ValueError(f"need 2 <= r <= 4 and 0 <= m with m + r - 1 <= 6, got r={r}, m={m}")
+    _WI_M[r] = m
+
+
+def winograd_tile(int r):
+    """The outputs per tile and axis the Winograd kernel uses for r taps per phase
+    (0: such phases are not supported)."""
+    return _WI_M[r] if 0 <= r <= 4 else 0
+
+
+cdef void _wi_matrices(isize m, isize r, double* at, double* g, double* bt) noexcept nogil:
+    """F(m, r) for y[i] = sum_j d[i + j] g[j] (i < m, j < r), a = m + r - 1, points
+    p_0 .. p_{a-2} and infinity (Lavin & Gray 2016, Cook-Toom): A^T (m x a) with
+    A^T[i][k] = p_k^i, G (a x r) with G[k][j] = p_k^j / prod_{l != k} (p_k - p_l),
+    B^T (a x a) with row k the coefficients of prod_{l != k} (x - p_l); the infinity
+    column / rows pick the last coefficient. a = 1 is the identity."""
+    cdef isize a = m + r - 1, k, i, j, l
+    cdef double f, pk
+    cdef double poly[8]
+    if a == 1:
+        at[0] = 1.0
+        g[0] = 1.0
+        bt[0] = 1.0
+        return
+    for k in range(a):
+        # poly := prod over the finite points l != k of (x - p_l) (k = a - 1: all)
+        poly[0] = 1.0
+        for i in range(1, a):
+            poly[i] = 0.0
+        f = 1.0
+        pk = _WI_POINTS[k] if k < a - 1 else 0.0
+        for l in range(a - 1):
+            if l == k:
+                continue
+            for i in range(a - 1, 0, -1):
+                poly[i] = poly[i - 1] - _WI_POINTS[l] * poly[i]
+            poly[0] = -_WI_POINTS[l] * poly[0]
+            f *= pk - _WI_POINTS[l]
+        for i in range(a):
+            bt[k * a + i] = poly[i]
+        for i in range(m):
+            at[i * a + k] = (pk ** i if k < a - 1 else (1.0 if i == m - 1 else 0.0))
+        for j in range(r):
+            g[k * r + j] = (pk ** j / f if k < a - 1 else (1.0 if j == r - 1 else 0.0))
+
+
+cdef int _wi_plan(const Geom* g, cd_wino* p) except -1:
+    """Fill p for g, or raise ValueError if the Winograd kernel cannot take g."""
+    cdef isize ry = (g.k[1] + g.s[1] - 1) // g.s[1], rx = (g.k[2] + g.s[2] - 1) // g.s[2]
+    if (g.groups != 1 or g.cfirst or g.k[0] != 1 or g.s[0] != 1 or g.pad[0] != 0
+            or g.big[0] != g.small[0] or g.d[1] != 1 or g.d[2] != 1
+            or not 1 <= ry <= 4 or not 1 <= rx <= 4 or _WI_M[ry] == 0 or _WI_M[rx] == 0):
+        raise ValueError("the Winograd kernel takes channels-last 2-D transposed "
+                         "convolutions with one group, no dilation and 1-4 taps per phase")
+    p.batch = g.batch * g.small[0]
+    p.cb = g.cb
+    p.cs = g.cs
+    p.H = g.small[1]
+    p.W = g.small[2]
+    p.BH = g.big[1]
+    p.BW = g.big[2]
+    p.sy = g.s[1]
+    p.sx = g.s[2]
+    p.kh = g.k[1]
+    p.kw = g.k[2]
+    p.pady = g.pad[1]
+    p.padx = g.pad[2]
+    p.ry = ry
+    p.rx = rx
+    p.my = _WI_M[ry]
+    p.mx = _WI_M[rx]
+    p.ay = p.my + ry - 1
+    p.ax = p.mx + rx - 1
+    p.qy = _floordiv(g.pad[1], g.s[1])
+    p.qx = _floordiv(g.pad[2], g.s[2])
+    p.nty = ((_floordiv(g.pad[1] + g.big[1] - 1, g.s[1]) - p.qy + 1) + p.my - 1) // p.my
+    p.ntx = ((_floordiv(g.pad[2] + g.big[2] - 1, g.s[2]) - p.qx + 1) + p.mx - 1) // p.mx
+    _wi_matrices(p.my, ry, p.aty, p.gy, p.bty)
+    _wi_matrices(p.mx, rx, p.atx, p.gx, p.btx)
+    return 0
+
+
+def winograd_tiles_per_task(tuple shapes, str dtype="float32"):
+    """Tiles per Winograd task for these shapes (shape-only: never the thread count)."""
+    cdef Geom g
+    cdef cd_wino p
+    _make_geom(&g, shapes, False)
+    _wi_plan(&g, &p)
+    return _wi_block(&p, 4 if dtype == "float32" else 8)
+
+
+cdef inline isize _wi_block(const cd_wino* p, isize itemsize) noexcept nogil:
+    cdef isize per = p.ay * p.ax * (p.cs + p.sy * p.sx * p.cb) * itemsize
+    return min(<isize>WI_MAX_TILES, max(<isize>WI_MIN_TILES, WI_BLOCK_BYTES // per))
+
+
+cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* Y,
+                       int n_threads) except -1:
+    """The Winograd phase kernel: U := the filter transform (parallel over output
+    channels), then every block of tiles, dynamically scheduled: V := input transform,
+    M[pos] := V[pos] @ U[pos]^T (one single-threaded GEMM per transform position), Y :=
+    output transform. The blocks depend only on the shapes and each output pixel is
+    written once, by its tile: the schedule cannot change a bit. Returns 1 without
+    a usable Y when the filter or a transformed input holds Inf or NaN (the
+    transforms would spread it to outputs whose taps never read it: the caller takes
+    GEMM + col2im), else 0."""
+    cdef cd_wino p
+    cdef isize P, N, nt, n_tiles, n_blk, v_n, m_n, t_n, per_thread, blk, t0, cnt, pos
+    cdef isize n_cb, cbk, c0
+    cdef int tid, fail = 0
+    cdef floating* U = NULL
+    cdef floating* S = NULL
+    cdef floating* V
+    cdef floating* M
+    cdef floating* T
+    cdef int* bad = NULL
+    cdef isize w_n = g.taps * g.cb * g.cs
+    _wi_plan(g, &p)
+    if (cd_nonfinite_f(<const float*>W, w_n) if floating is float
+            else cd_nonfinite_d(<const double*>W, w_n)):
+        return 1
+    n_threads = _threads_for(g, n_threads)
+    P = p.ay * p.ax
+    N = p.sy * p.sx * p.cb
+    n_tiles = p.batch * p.nty * p.ntx
+    nt = min(_wi_block(&p, sizeof(floating)), n_tiles)
+    n_blk = (n_tiles + nt - 1) // nt
+    n_threads = min(<isize>n_threads, n_blk)
+    v_n = P * nt * p.cs
+    m_n = P * nt * N
+    t_n = max(P * p.cs, p.ay * p.mx * p.cb)
+    t_n = max(t_n, p.ay * p.rx * p.cs)
+    per_thread = v_n + m_n + t_n + 16
+    n_cb = min(<isize>64, p.cb)
+    cbk = (p.cb + n_cb - 1) // n_cb
+    n_cb = (p.cb + cbk - 1) // cbk
+    try:
+        U = <floating*>malloc(P * p.cs * N * sizeof(floating))
+        S = <floating*>malloc(n_threads * per_thread * sizeof(floating))
+        bad = <int*>calloc(n_threads, sizeof(int))
+        if U == NULL or S == NULL or bad == NULL:
+            raise MemoryError(f"cdeconv: cannot allocate "
+                              f"{(P * p.cs * N + n_threads * per_thread) * sizeof(floating)}"
+                              " bytes of Winograd buffers")
+        with nogil:
+            for blk in prange(n_cb, schedule='static', num_threads=n_threads):
+                tid = threadid()
+                c0 = blk * cbk
+                if floating is float:
+                    cd_wi_filter_f(&p, W, U, c0, min(p.cb, c0 + cbk),
+                                   S + tid * per_thread)
+                else:
+                    cd_wi_filter_d(&p, W, U, c0, min(p.cb, c0 + cbk),
+                                   S + tid * per_thread)
+            for blk in prange(n_blk, schedule='dynamic', num_threads=n_threads):
+                tid = threadid()
+                V = S + tid * per_thread
+                M = V + v_n
+                T = M + m_n
+                t0 = blk * nt
+                cnt = min(nt, n_tiles - t0)
+                if floating is float:
+                    if cd_wi_input_f(&p, X, V, T, t0, cnt):
+                        bad[tid] = 1
+                else:
+                    if cd_wi_input_d(&p, X, V, T, t0, cnt):
+                        bad[tid] = 1
+                if bad[tid]:
+                    continue
+                for pos in range(P):
+                    gemm_rm(NO_TRANS, TRANS, <int>cnt, <int>N, <int>p.cs, <floating>1.0,
+                            V + pos * cnt * p.cs, <int>p.cs, U + pos * p.cs * N, <int>p.cs,
+                            <floating>0.0, M + pos * cnt * N, <int>N)
+                if floating is float:
+                    cd_wi_output_f(&p, M, Y, T, t0, cnt)
+                else:
+                    cd_wi_output_d(&p, M, Y, T, t0, cnt)
+        for tid in range(n_threads):
+            fail |= bad[tid]
+    finally:
+        free(U)
+        free(S)
+        free(bad)
+    return fail
 
 
 cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize y_len,

@@ -458,3 +458,25 @@ void cd_pr_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, T* S,        
 }
 CD_PR_ENTRY(float, f)
 CD_PR_ENTRY(double, d)
+
+#define CD_WI_ENTRY(T, s)                                                           \
+void cd_wi_filter_##s(const cd_wino* p, const T* W, T* U, cd_isz c0, cd_isz c1,     \
+                      T* tmp)                                                       \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_wifilt_##s, (p, W, U, c0, c1, tmp))                            \
+    cd_wifilt_##s##_base(p, W, U, c0, c1, tmp);                                     \
+}                                                                                   \
+int cd_wi_input_##s(const cd_wino* p, const T* X, T* V, T* tmp, cd_isz t0,          \
+                    cd_isz nt)                                                      \
+{                                                                                   \
+    CD_ISA_RETURN(cd_wiin_##s, (p, X, V, tmp, t0, nt))                              \
+    return cd_wiin_##s##_base(p, X, V, tmp, t0, nt);                                \
+}                                                                                   \
+void cd_wi_output_##s(const cd_wino* p, const T* M, T* Y, T* tmp, cd_isz t0,        \
+                      cd_isz nt)                                                    \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_wiout_##s, (p, M, Y, tmp, t0, nt))                             \
+    cd_wiout_##s##_base(p, M, Y, tmp, t0, nt);                                      \
+}
+CD_WI_ENTRY(float, f)
+CD_WI_ENTRY(double, d)

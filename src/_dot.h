@@ -165,6 +165,40 @@ void cd_pr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                  double* S, const double* zero, cd_isz rb, cd_isz grp, cd_isz bz,
                  cd_isz zh0, cd_isz zh1);
 
+/* The Winograd phase kernel's transforms (channels-last, one group, 2-D; the GEMMs
+ * between them are the caller's): see _wino_impl.h. Matrices row-major, in double:
+ * bt (a x a) = B^T, at (m x a) = A^T, g (a x r) = G, per axis y / x. */
+#define CD_WI_MAXA 8
+#define CD_WI_MAXR 8
+typedef struct {
+    cd_isz batch, cb, cs;          /* images (depth folded in); big/small channels */
+    cd_isz H, W, BH, BW;           /* small (input) and big (output) sizes */
+    cd_isz sy, sx, kh, kw, pady, padx;  /* strides, kernel, padding before */
+    cd_isz ry, rx, my, mx, ay, ax;      /* taps per phase, outputs per tile, tile inputs */
+    cd_isz qy, qx, nty, ntx;       /* first phase index (pad // s), tiles per image */
+    double bty[CD_WI_MAXA * CD_WI_MAXA], btx[CD_WI_MAXA * CD_WI_MAXA];
+    double aty[CD_WI_MAXA * CD_WI_MAXA], atx[CD_WI_MAXA * CD_WI_MAXA];
+    double gy[CD_WI_MAXA * CD_WI_MAXR], gx[CD_WI_MAXA * CD_WI_MAXR];
+} cd_wino;
+/* U (ay*ax, sy*sx*cb, cs) for output channels [c0, c1): the filter transform; tmp
+ * holds ay*rx*cs. */
+void cd_wi_filter_f(const cd_wino* p, const float* W, float* U, cd_isz c0, cd_isz c1,
+                    float* tmp);
+void cd_wi_filter_d(const cd_wino* p, const double* W, double* U, cd_isz c0, cd_isz c1,
+                    double* tmp);
+/* V (ay*ax, nt, cs) for tiles [t0, t0 + nt); tmp holds ay*ax*cs. Returns whether V
+ * holds Inf or NaN. */
+int cd_wi_input_f(const cd_wino* p, const float* X, float* V, float* tmp, cd_isz t0,
+                  cd_isz nt);
+int cd_wi_input_d(const cd_wino* p, const double* X, double* V, double* tmp, cd_isz t0,
+                  cd_isz nt);
+/* Y's pixels of tiles [t0, t0 + nt) from M (ay*ax, nt, sy*sx*cb); tmp holds
+ * ay*mx*cb. */
+void cd_wi_output_f(const cd_wino* p, const float* M, float* Y, float* tmp, cd_isz t0,
+                    cd_isz nt);
+void cd_wi_output_d(const cd_wino* p, const double* M, double* Y, double* tmp,
+                    cd_isz t0, cd_isz nt);
+
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);
 /* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.
