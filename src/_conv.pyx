@@ -112,8 +112,6 @@ cdef extern from "_dot.h" nogil:
     void cd_pl_run_d(const cd_geom* g, Py_ssize_t npix, const double* Xt,
                      const double* W, double* Y, Py_ssize_t grp, Py_ssize_t c0,
                      Py_ssize_t c1)
-    enum: CD_WI_MAXA
-    enum: CD_WI_MAXR
     ctypedef struct cd_wino:
         Py_ssize_t batch, cb, cs, H, W, BH, BW, sy, sx, kh, kw, pady, padx
         Py_ssize_t ry, rx, my, mx, ay, ax, qy, qx, nty, ntx
@@ -1512,16 +1510,8 @@ cdef int _wi_plan(const Geom* g, cd_wino* p) except -1:
     return 0
 
 
-def winograd_tiles_per_task(tuple shapes, str dtype="float32"):
-    """Tiles per Winograd task for these shapes (shape-only: never the thread count)."""
-    cdef Geom g
-    cdef cd_wino p
-    _make_geom(&g, shapes, False)
-    _wi_plan(&g, &p)
-    return _wi_block(&p, 4 if dtype == "float32" else 8)
-
-
 cdef inline isize _wi_block(const cd_wino* p, isize itemsize) noexcept nogil:
+    """Tiles per Winograd task: about WI_BLOCK_BYTES of V and M (shapes only)."""
     cdef isize per = p.ay * p.ax * (p.cs + p.sy * p.sx * p.cb) * itemsize
     return min(<isize>WI_MAX_TILES, max(<isize>WI_MIN_TILES, WI_BLOCK_BYTES // per))
 
@@ -1560,8 +1550,8 @@ cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* 
     n_threads = min(<isize>n_threads, n_blk)
     v_n = P * nt * p.cs
     m_n = P * nt * N
-    t_n = max(P * p.cs, p.ay * p.mx * p.cb)
-    t_n = max(t_n, p.ay * p.rx * p.cs)
+    # tmp of the input, output and filter transforms
+    t_n = max(P * p.cs, p.ay * p.mx * p.cb, p.ay * p.rx * p.cs)
     per_thread = v_n + m_n + t_n + 16
     n_cb = min(<isize>64, p.cb)
     cbk = (p.cb + n_cb - 1) // n_cb

@@ -92,7 +92,7 @@ CD_CAT(cd_wiin_, CD_SUF)(const cd_wino* p, const CD_T* X, CD_T* V, CD_T* tmp,
 {
     const cd_isz cs = p->cs, ay = p->ay, ax = p->ax, per = p->nty * p->ntx;
     const CD_T* src[CD_WI_MAXA];
-    CD_T chk = 0;
+    int bad = 0;
     for (cd_isz t = t0; t < t0 + nt; t++) {
         const cd_isz n = t / per, ty = (t % per) / p->ntx, tx = t % p->ntx;
         const cd_isz i0 = p->qy + ty * p->my - p->ry + 1;
@@ -116,12 +116,11 @@ CD_CAT(cd_wiin_, CD_SUF)(const cd_wino* p, const CD_T* X, CD_T* V, CD_T* tmp,
             for (cd_isz b = 0; b < ax; b++) {
                 CD_T* restrict v = V + ((a * ax + b) * nt + (t - t0)) * cs;
                 CD_CAT(cd_wicomb_, CD_SUF)(v, cs, (int)ax, p->btx + b * ax, 1, src);
-                for (cd_isz e = 0; e < cs; e++)
-                    chk += v[e] - v[e];     /* 0 unless Inf or NaN */
+                bad |= CD_CAT(cd_nonfinite_, CD_SUF)(v, cs);     /* still in cache */
             }
         }
     }
-    return chk != chk;
+    return bad;
 }
 
 /* The output transform of tiles [t0, t0 + nt): from M[pos][t - t0][ph * cb + cout]
