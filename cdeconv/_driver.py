@@ -6,7 +6,7 @@ Strategy, chosen per call (src/_conv.pyx has the details):
 - The column buffer is bounded by ``CHUNK_BYTES`` whatever the batch; the chunking
   depends only on shapes, so results are bitwise identical for every thread count.
 - 1x1 kernels with stride 1 and no padding skip im2col/col2im: the GEMM is the result.
-- Transposed, channels-last: six kernels (below), each with its measured rule. The
+- Transposed, channels-last: seven kernels (below), each with its measured rule. The
   rules depend only on shapes, so results stay thread-count independent.
 """
 import math
@@ -129,21 +129,35 @@ ROWS_SMALL_IN_CHANNELS = 4
 ROWS_MIN_IN_CHANNELS = 32
 ROWS_MAX_SCRATCH_BYTES = 8 << 20
 
-#: The Winograd phase kernel (algo 6; src/_wino_impl.h, _run_winograd in src/_conv.pyx:
-#: the s*s phases of a stride-s layer as stride-1 correlations of r = ceil(k / s) taps,
+#: The Winograd phase kernel (src/_wino_impl.h, _run_winograd in src/_conv.pyx: the
+#: s*s phases of a stride-s layer as stride-1 correlations of r = ceil(k / s) taps,
 #: each by Winograd's F(m, r) - m = 3 for r = 2, m = 2 for r = 3, so every tile reads
-#: 4 x 4 inputs - with one input transform shared by all phases, one GEMM per transform
-#: position over a block of tiles (2.25x fewer multiplications than the direct sum for
-#: 4x4 stride 2 and 3x3 stride 1, 1.56x for 5x5 stride 2), and the output transform;
-#: Inf/NaN in the filter or the transformed input hands the call to GEMM + col2im) is
-#: NOT chosen by the rules yet. Forced on the suite (2026-12-02, an AVX2 machine,
-#: heavily loaded; /tmp script, medians of 7, against igemm timed before and after in
-#: the same process), batch 16: stride-1 3x3 1.18-1.21x in three of four runs at 1
-#: thread (0.85x in the other) and 1.28x at 2; PyTorch g3 0.94-1.17x and g2 0.76-1.03x
-#: at 1 thread but 0.64x / 0.47x at 2 (two threads' tile blocks of V and M, 8 MiB
-#: each, and U from L3: memory-bound); TF g3 0.55-0.86x; batch 1 0.2-0.8x (the
-#: per-call filter transform and OpenBLAS re-packing U for every block of tiles).
-#: Reachable as run(..., algo=WINOGRAD); tests/test_winograd_kernel.py checks it.
+#: 4 x 4 inputs - with one input transform shared by all phases, per transform
+#: position a GEMM over a block of tiles on the igemm micro-kernel with the filter
+#: transform packed into its panels once per call, and the output transform; Inf/NaN
+#: in the filter or the transformed input hands the call to GEMM + col2im) runs for
+#: 2-D channels-last layers it takes (winograd_fits) that save >= WINOGRAD_MIN_SAVING
+#: x the multiplications of the direct sum (taps / prod(strides) against a*a / m*m:
+#: 2.25 for 3x3 stride 1, 2x2 stride 1, 4x4 and 6x6 stride 2; 1.56 for 5x5 stride 2,
+#: 1.27 for 3x3 stride 2), with >= WINOGRAD_MIN_TILES tiles (the filter transform is
+#: paid back: each of its elements serves one multiply-add per tile), >=
+#: WINOGRAD_MIN_IN_CHANNELS input channels and >= WINOGRAD_MIN_COLUMNS output channels
+#: times phases (the GEMMs' depth and width), and a transformed filter of <=
+#: WINOGRAD_MAX_FILTER_ELEMENTS. Measured (tools/dispatch_rules.py --winograd-only,
+#: median of 5 x 30 ms loops, an AVX-512 machine, 2026-12-02; igemm time / Winograd
+#: time at 1 / 2 threads): inside the rule 1.11-1.86x / 1.08-2.17x (3x3 s1 56x56x64 b1
+#: 1.11 / 1.16, b16 1.28 / 1.39, 28x28x128 1.39 / 2.17, 14x14x256 b4 1.70 / 1.50,
+#: 64x64x32 -> 64 1.35 / 1.42; 4x4 s2 16x16x128 -> 64 b4-b16 1.17-1.51 / 1.17-1.39,
+#: 8x8x256 -> 128 b16 1.18 / 1.13, 64x64x64 -> 32 1.86 / 1.52; 6x6 s2 1.57 / 1.65;
+#: 2x2 s1 1.11 / 1.08; at the tile bound, 24x24x64 b1 (144 tiles) 1.03 / 0.98); outside
+#: it slower or even: 5x5 s2 0.98-1.18, 3x3 s2 1.14 / 0.82, 16-64 tiles 0.15-0.93
+#: (4x4x512 -> 256 b16 0.15: a 32 MiB filter transform for 64 tiles), 32 output
+#: columns 0.50-0.68, 16 columns 0.42-0.47.
+WINOGRAD_MIN_SAVING = 2.0
+WINOGRAD_MIN_TILES = 128
+WINOGRAD_MIN_IN_CHANNELS = 32
+WINOGRAD_MIN_COLUMNS = 64
+WINOGRAD_MAX_FILTER_ELEMENTS = 4 << 20
 WINOGRAD = 6
 
 #: The forward conv on the igemm micro-kernel (src/_dot.h, cd_igf_*): channels-last,
@@ -173,10 +187,43 @@ _KERNELS = {(kind, np.dtype(dt)): fn[ctype]
             for dt, ctype in ((np.float32, "float"), (np.float64, "double"))}
 
 
+def _winograd_taps(geom):
+    """Taps per phase along each spatial axis: ceil(kernel / stride)."""
+    return tuple(-(-k // s) for k, s in zip(geom.k, geom.s))
+
+
+def winograd_fits(geom):
+    """Whether the Winograd kernel takes geom as a 2-D layer: channels-last, one group,
+    no dilation, 1-4 taps per phase per axis with a tile size for them
+    (_conv.winograd_tile)."""
+    if geom.n != 2 or geom.cf or geom.groups != 1 or any(d != 1 for d in geom.d):
+        return False
+    return all(1 <= r <= 4 and _conv.winograd_tile(r) > 0 for r in _winograd_taps(geom))
+
+
+def _winograd_pays(geom):
+    """The Winograd rule (see WINOGRAD_MIN_SAVING), for a geom winograd_fits."""
+    if geom.cs < WINOGRAD_MIN_IN_CHANNELS:
+        return False
+    r = _winograd_taps(geom)
+    m = [_conv.winograd_tile(t) for t in r]
+    a = [mi + ri - 1 for mi, ri in zip(m, r)]
+    direct = math.prod(geom.k) / math.prod(geom.s)
+    if direct < WINOGRAD_MIN_SAVING * math.prod(a) / math.prod(m):
+        return False
+    columns = math.prod(geom.s) * geom.cb
+    tiles = geom.batch
+    for big, s, (pad, _), mi in zip(geom.big, geom.s, geom.pads, m):
+        phases = (pad + big - 1) // s - pad // s + 1     # phase outputs per axis
+        tiles *= -(-phases // mi)
+    return (columns >= WINOGRAD_MIN_COLUMNS and tiles >= WINOGRAD_MIN_TILES
+            and math.prod(a) * geom.cs * columns <= WINOGRAD_MAX_FILTER_ELEMENTS)
+
+
 def choose_transpose_algo(geom):
     """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct, 2 = dot,
-    3 = implicit GEMM, 4 = pixel lanes, 5 = phase rows (see above; 6 = Winograd phases
-    is never chosen here). Depends only on the shapes."""
+    3 = implicit GEMM, 4 = pixel lanes, 5 = phase rows, 6 = Winograd phases (see
+    above). Depends only on the shapes."""
     if geom.cf:
         return 0
     taps = math.prod(geom.k)
@@ -195,6 +242,8 @@ def choose_transpose_algo(geom):
                 and (geom.cs <= ROWS_SMALL_IN_CHANNELS or geom.cs >= ROWS_MIN_IN_CHANNELS))):
         if _conv.phase_rows_scratch_bytes(geom.kernel_args()) <= ROWS_MAX_SCRATCH_BYTES:
             return 5
+    if winograd_fits(geom) and _winograd_pays(geom):
+        return 6
     depth = taps / math.prod(geom.s) * geom.cs
     igemm_depth = (depth <= IGEMM_MAX_PHASE_DEPTH
                    or (pixels >= IGEMM_WIDE_PIXELS and depth <= IGEMM_MAX_PHASE_DEPTH_WIDE))

@@ -114,17 +114,21 @@ cdef extern from "_dot.h" nogil:
                      Py_ssize_t c1)
     ctypedef struct cd_wino:
         Py_ssize_t batch, cb, cs, H, W, BH, BW, sy, sx, kh, kw, pady, padx
-        Py_ssize_t ry, rx, my, mx, ay, ax, qy, qx, nty, ntx
+        Py_ssize_t ry, rx, my, mx, ay, ax, qy, qx, nty, ntx, nr, np
         double bty[64]
         double btx[64]
         double aty[64]
         double atx[64]
         double gy[64]
         double gx[64]
-    void cd_wi_filter_f(const cd_wino* p, const float* W, float* U, Py_ssize_t c0,
-                        Py_ssize_t c1, float* tmp)
-    void cd_wi_filter_d(const cd_wino* p, const double* W, double* U, Py_ssize_t c0,
-                        Py_ssize_t c1, double* tmp)
+    void cd_wi_filter_f(const cd_wino* p, const float* W, float* U, Py_ssize_t j0,
+                        Py_ssize_t j1, float* tmp)
+    void cd_wi_filter_d(const cd_wino* p, const double* W, double* U, Py_ssize_t j0,
+                        Py_ssize_t j1, double* tmp)
+    void cd_wi_gemm_f(const cd_wino* p, const float* V, const float* U, float* M,
+                      Py_ssize_t nt)
+    void cd_wi_gemm_d(const cd_wino* p, const double* V, const double* U, double* M,
+                      Py_ssize_t nt)
     int cd_wi_input_f(const cd_wino* p, const float* X, float* V, float* tmp,
                       Py_ssize_t t0, Py_ssize_t nt)
     int cd_wi_input_d(const cd_wino* p, const double* X, double* V, double* tmp,
@@ -1415,8 +1419,9 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
 #: F(m, r) reads m + r - 1 inputs per axis
 cdef isize _WI_M[5]
 _WI_M[:] = [0, 1, 3, 2, 0]
-DEF WI_BLOCK_BYTES = 8388608    # V + M of one task's tiles, about
-DEF WI_MIN_TILES = 32
+#: V + M of one task's tiles, about (set_winograd_block)
+cdef isize _WI_BLOCK_BYTES = 524288
+DEF WI_MIN_TILES = 8
 DEF WI_MAX_TILES = 512
 #: the interpolation points of F(m, r) (then infinity): exact in binary, 0, 1, -1 first
 cdef double[6] _WI_POINTS
@@ -1430,6 +1435,17 @@ def set_winograd_tile(int r, int m):
     if not 2 <= r <= 4 or not 0 <= m or m + r - 1 > 6:
         raise ValueError(f"need 2 <= r <= 4 and 0 <= m with m + r - 1 <= 6, got r={r}, m={m}")
     _WI_M[r] = m
+
+
+def set_winograd_block(isize nbytes):
+    """Test and tuning hook: the Winograd kernel's tasks take about nbytes of
+    transformed inputs and products (V and M) each, 8 to 512 tiles. Returns the old
+    value. Set it between calls, never while kernels run."""
+    global _WI_BLOCK_BYTES
+    if nbytes < 1:
+        raise ValueError(f"need nbytes >= 1, got {nbytes}")
+    old, _WI_BLOCK_BYTES = _WI_BLOCK_BYTES, nbytes
+    return old
 
 
 def winograd_tile(int r):
@@ -1511,25 +1527,24 @@ cdef int _wi_plan(const Geom* g, cd_wino* p) except -1:
 
 
 cdef inline isize _wi_block(const cd_wino* p, isize itemsize) noexcept nogil:
-    """Tiles per Winograd task: about WI_BLOCK_BYTES of V and M (shapes only)."""
-    cdef isize per = p.ay * p.ax * (p.cs + p.sy * p.sx * p.cb) * itemsize
-    return min(<isize>WI_MAX_TILES, max(<isize>WI_MIN_TILES, WI_BLOCK_BYTES // per))
+    """Tiles per Winograd task: about _WI_BLOCK_BYTES of V and M (shapes only)."""
+    cdef isize per = p.ay * p.ax * (p.cs + p.np) * itemsize
+    return min(<isize>WI_MAX_TILES, max(<isize>WI_MIN_TILES, _WI_BLOCK_BYTES // per))
 
 
 cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* Y,
                        int n_threads) except -1:
-    """The Winograd phase kernel: U := the filter transform (parallel over output
-    channels), then every block of tiles, dynamically scheduled: V := input transform,
-    M[pos] := V[pos] @ U[pos]^T (one single-threaded GEMM per transform position), Y :=
-    output transform. The blocks depend only on the shapes and each output pixel is
-    written once, by its tile: the schedule cannot change a bit. Returns 1 without
-    a usable Y when the filter or a transformed input holds Inf or NaN (the
-    transforms would spread it to outputs whose taps never read it: the caller takes
-    GEMM + col2im), else 0."""
+    """The Winograd phase kernel: U := the filter transform, packed into the igemm
+    micro-kernel's panels once per call (parallel over panels), then every block of
+    tiles, dynamically scheduled: V := input transform, M[pos] := V[pos] @ U[pos]^T
+    (cd_wi_gemm: the micro-kernel over the panels), Y := output transform. The blocks
+    depend only on the shapes and each output pixel is written once, by its tile: the
+    schedule cannot change a bit. Returns 1 without a usable Y when the filter or a
+    transformed input holds Inf or NaN (the transforms would spread it to outputs
+    whose taps never read it: the caller takes GEMM + col2im), else 0."""
     cdef cd_wino p
-    cdef isize P, N, nt, n_tiles, n_blk, v_n, m_n, t_n, per_thread, blk, t0, cnt, pos
-    cdef isize n_cb, cbk, c0
-    cdef int tid, fail = 0
+    cdef isize P, nt, n_tiles, n_blk, n_pan, v_n, m_n, t_n, per_thread, blk, t0, cnt
+    cdef int tid, blk_threads, fail = 0
     cdef floating* U = NULL
     cdef floating* S = NULL
     cdef floating* V
@@ -1541,40 +1556,40 @@ cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* 
     if (cd_nonfinite_f(<const float*>W, w_n) if floating is float
             else cd_nonfinite_d(<const double*>W, w_n)):
         return 1
+    p.nr = cd_ig_block_f() if floating is float else cd_ig_block_d()
+    n_pan = (p.sy * p.sx * p.cb + p.nr - 1) // p.nr
+    p.np = n_pan * p.nr
     n_threads = _threads_for(g, n_threads)
     P = p.ay * p.ax
-    N = p.sy * p.sx * p.cb
     n_tiles = p.batch * p.nty * p.ntx
     nt = min(_wi_block(&p, sizeof(floating)), n_tiles)
     n_blk = (n_tiles + nt - 1) // nt
-    n_threads = min(<isize>n_threads, n_blk)
+    n_threads = min(<isize>n_threads, max(n_blk, n_pan))
+    blk_threads = min(<isize>n_threads, n_blk)
     v_n = P * nt * p.cs
-    m_n = P * nt * N
-    # tmp of the input, output and filter transforms
-    t_n = max(P * p.cs, p.ay * p.mx * p.cb, p.ay * p.rx * p.cs)
-    per_thread = v_n + m_n + t_n + 16
-    n_cb = min(<isize>64, p.cb)
-    cbk = (p.cb + n_cb - 1) // n_cb
-    n_cb = (p.cb + cbk - 1) // cbk
+    m_n = P * nt * p.np
+    # tmp of the input and output transforms; the filter transform's (before them)
+    # fits in V, M and tmp or sizes them (its vector path: 9 * VL <= 9 * nr rows)
+    t_n = max(P * p.cs, p.ay * p.mx * p.cb)
+    per_thread = max(v_n + m_n + t_n, max(p.ay * p.rx + 1, 9 * p.nr) * p.cs) + 16
     try:
-        U = <floating*>malloc(P * p.cs * N * sizeof(floating))
+        U = <floating*>malloc(P * p.cs * p.np * sizeof(floating))
         S = <floating*>malloc(n_threads * per_thread * sizeof(floating))
         bad = <int*>calloc(n_threads, sizeof(int))
         if U == NULL or S == NULL or bad == NULL:
             raise MemoryError(f"cdeconv: cannot allocate "
-                              f"{(P * p.cs * N + n_threads * per_thread) * sizeof(floating)}"
+                              f"{(P * p.cs * p.np + n_threads * per_thread) * sizeof(floating)}"
                               " bytes of Winograd buffers")
         with nogil:
-            for blk in prange(n_cb, schedule='static', num_threads=n_threads):
+            for blk in prange(n_pan, schedule='static', num_threads=n_threads):
                 tid = threadid()
-                c0 = blk * cbk
                 if floating is float:
-                    cd_wi_filter_f(&p, W, U, c0, min(p.cb, c0 + cbk),
+                    cd_wi_filter_f(&p, W, U, blk * p.nr, (blk + 1) * p.nr,
                                    S + tid * per_thread)
                 else:
-                    cd_wi_filter_d(&p, W, U, c0, min(p.cb, c0 + cbk),
+                    cd_wi_filter_d(&p, W, U, blk * p.nr, (blk + 1) * p.nr,
                                    S + tid * per_thread)
-            for blk in prange(n_blk, schedule='dynamic', num_threads=n_threads):
+            for blk in prange(n_blk, schedule='dynamic', num_threads=blk_threads):
                 tid = threadid()
                 V = S + tid * per_thread
                 M = V + v_n
@@ -1589,13 +1604,11 @@ cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* 
                         bad[tid] = 1
                 if bad[tid]:
                     continue
-                for pos in range(P):
-                    gemm_rm(NO_TRANS, TRANS, <int>cnt, <int>N, <int>p.cs, <floating>1.0,
-                            V + pos * cnt * p.cs, <int>p.cs, U + pos * p.cs * N, <int>p.cs,
-                            <floating>0.0, M + pos * cnt * N, <int>N)
                 if floating is float:
+                    cd_wi_gemm_f(&p, V, U, M, cnt)
                     cd_wi_output_f(&p, M, Y, T, t0, cnt)
                 else:
+                    cd_wi_gemm_d(&p, V, U, M, cnt)
                     cd_wi_output_d(&p, M, Y, T, t0, cnt)
         for tid in range(n_threads):
             fail |= bad[tid]

@@ -460,11 +460,16 @@ CD_PR_ENTRY(float, f)
 CD_PR_ENTRY(double, d)
 
 #define CD_WI_ENTRY(T, s)                                                           \
-void cd_wi_filter_##s(const cd_wino* p, const T* W, T* U, cd_isz c0, cd_isz c1,     \
+void cd_wi_filter_##s(const cd_wino* p, const T* W, T* U, cd_isz j0, cd_isz j1,     \
                       T* tmp)                                                       \
 {                                                                                   \
-    CD_ISA_SWITCH(cd_wifilt_##s, (p, W, U, c0, c1, tmp))                            \
-    cd_wifilt_##s##_base(p, W, U, c0, c1, tmp);                                     \
+    CD_ISA_SWITCH(cd_wifilt_##s, (p, W, U, j0, j1, tmp))                            \
+    cd_wifilt_##s##_base(p, W, U, j0, j1, tmp);                                     \
+}                                                                                   \
+void cd_wi_gemm_##s(const cd_wino* p, const T* V, const T* U, T* M, cd_isz nt)      \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_wigemm_##s, (p, V, U, M, nt))                                  \
+    cd_wigemm_##s##_base(p, V, U, M, nt);                                           \
 }                                                                                   \
 int cd_wi_input_##s(const cd_wino* p, const T* X, T* V, T* tmp, cd_isz t0,          \
                     cd_isz nt)                                                      \

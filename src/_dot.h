@@ -165,9 +165,10 @@ void cd_pr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                  double* S, const double* zero, cd_isz rb, cd_isz grp, cd_isz bz,
                  cd_isz zh0, cd_isz zh1);
 
-/* The Winograd phase kernel's transforms (channels-last, one group, 2-D; the GEMMs
- * between them are the caller's): see _wino_impl.h. Matrices row-major, in double:
- * bt (a x a) = B^T, at (m x a) = A^T, g (a x r) = G, per axis y / x. */
+/* The Winograd phase kernel's transforms and per-position GEMMs (channels-last, one
+ * group, 2-D; the blocking and threads are the caller's): see _wino_impl.h.
+ * Matrices row-major, in double: bt (a x a) = B^T, at (m x a) = A^T, g (a x r) = G,
+ * per axis y / x. */
 #define CD_WI_MAXA 8
 #define CD_WI_MAXR 8
 typedef struct {
@@ -176,15 +177,18 @@ typedef struct {
     cd_isz sy, sx, kh, kw, pady, padx;  /* strides, kernel, padding before */
     cd_isz ry, rx, my, mx, ay, ax;      /* taps per phase, outputs per tile, tile inputs */
     cd_isz qy, qx, nty, ntx;       /* first phase index (pad // s), tiles per image */
+    cd_isz nr, np;                 /* U's panel width (cd_ig_block), N = s_y*s_x*cb
+                                      rounded up to it */
     double bty[CD_WI_MAXA * CD_WI_MAXA], btx[CD_WI_MAXA * CD_WI_MAXA];
     double aty[CD_WI_MAXA * CD_WI_MAXA], atx[CD_WI_MAXA * CD_WI_MAXA];
     double gy[CD_WI_MAXA * CD_WI_MAXR], gx[CD_WI_MAXA * CD_WI_MAXR];
 } cd_wino;
-/* U (ay*ax, sy*sx*cb, cs) for output channels [c0, c1): the filter transform; tmp
- * holds ay*rx*cs. */
-void cd_wi_filter_f(const cd_wino* p, const float* W, float* U, cd_isz c0, cd_isz c1,
+/* U (ay*ax, np / nr, cs, nr): the filter transform of its columns [j0, j1) (whole
+ * panels; zeros past sy*sx*cb); tmp holds max(ay*rx + 1, 9*VL)*cs
+ * (VL <= nr: the vector length). */
+void cd_wi_filter_f(const cd_wino* p, const float* W, float* U, cd_isz j0, cd_isz j1,
                     float* tmp);
-void cd_wi_filter_d(const cd_wino* p, const double* W, double* U, cd_isz c0, cd_isz c1,
+void cd_wi_filter_d(const cd_wino* p, const double* W, double* U, cd_isz j0, cd_isz j1,
                     double* tmp);
 /* V (ay*ax, nt, cs) for tiles [t0, t0 + nt); tmp holds ay*ax*cs. Returns whether V
  * holds Inf or NaN. */
@@ -192,8 +196,12 @@ int cd_wi_input_f(const cd_wino* p, const float* X, float* V, float* tmp, cd_isz
                   cd_isz nt);
 int cd_wi_input_d(const cd_wino* p, const double* X, double* V, double* tmp, cd_isz t0,
                   cd_isz nt);
-/* Y's pixels of tiles [t0, t0 + nt) from M (ay*ax, nt, sy*sx*cb); tmp holds
- * ay*mx*cb. */
+/* M (ay*ax, nt, np) := V[pos] @ U[pos]^T per transform position, for a block of nt
+ * tiles. */
+void cd_wi_gemm_f(const cd_wino* p, const float* V, const float* U, float* M, cd_isz nt);
+void cd_wi_gemm_d(const cd_wino* p, const double* V, const double* U, double* M,
+                  cd_isz nt);
+/* Y's pixels of tiles [t0, t0 + nt) from M (ay*ax, nt, np); tmp holds ay*mx*cb. */
 void cd_wi_output_f(const cd_wino* p, const float* M, float* Y, float* tmp, cd_isz t0,
                     cd_isz nt);
 void cd_wi_output_d(const cd_wino* p, const double* M, double* Y, double* tmp,

@@ -228,7 +228,7 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((16, 4, 4, 512), (4, 4, 256, 512)) == 4       # DCGAN PyTorch g1 b16: lanes
     assert _algo((1, 16, 16, 256), (4, 4, 128, 256)) == 3      # 256 pixels, depth 1024
     assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 3      # U-Net up1
-    assert _algo((1, 56, 56, 64), (3, 3, 64, 64), 1) == 3      # stride-1 3x3
+    assert _algo((1, 16, 16, 64), (3, 3, 64, 64), 1) == 3      # stride-1 3x3, 64 tiles
     assert _algo((1, 32, 32, 32), (4, 4, 64, 32)) == 3         # 32 -> 64 channels
     assert _algo((1, 32, 32, 8), (4, 4, 64, 8)) == 1           # 8 -> 64: direct rows
     # where the other kernels measured faster
@@ -243,7 +243,8 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == 5          # RGB -> RGB
     assert _algo((1, 110, 110, 96), (7, 7, 3, 96)) == 5        # ZFNet deconv1
     assert _algo((1, 64, 64, 64), (4, 4, 15, 64)) == 5         # 15 output channels
-    assert _algo((1, 64, 64, 64), (4, 4, 16, 64)) == 3         # 16: igemm
+    assert _algo((1, 64, 64, 64), (4, 4, 16, 64)) == 6         # 16: Winograd
+    assert _algo((1, 64, 64, 64), (5, 5, 16, 64)) == 3         # ... 5x5: igemm
     assert _algo((1, 64, 64, 16), (3, 3, 4, 16)) == 0          # 16 input channels
     assert _algo((1, 240, 320, 56), (9, 9, 1, 56)) == 0        # FSRCNN: one output
     assert _algo((1, 64, 64, 64), (4, 4, 2, 64)) == 0          # two outputs

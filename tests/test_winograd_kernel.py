@@ -1,9 +1,10 @@
-"""The Winograd phase kernel (src/_wino_impl.h; algo 6 in cdeconv._driver, forced here:
-the dispatcher does not choose it yet) against the float64 NumPy reference, in every
+"""The Winograd phase kernel (src/_wino_impl.h; algo 6 in cdeconv._driver, forced here)
+against the float64 NumPy reference, in every
 instruction-set build this CPU can run: strides 1-2 and mixed, 2-5 tap kernels (1-3
 taps per phase), every padding form, tile tails (sizes that are not a multiple of the
 tile), 1-D and depth-1 3-D, every tile size it takes, thread counts, and Inf/NaN (which
-it hands to GEMM + col2im, since its sums would spread them)."""
+it hands to GEMM + col2im, since its sums would spread them); and the dispatch rule's
+edges."""
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ import cdeconv
 from cdeconv import _conv, _reference
 from cdeconv._driver import WINOGRAD
 
-from conftest import assert_nonfinite_like_reference, run_kernel
+from conftest import assert_nonfinite_like_reference, run_kernel, transpose_algo
 
 # (input channels, output channels, kernel, stride, padding)
 CASES = [
@@ -71,7 +72,7 @@ def test_winograd_1d_and_depth_one_3d(rng):
 
 
 def test_winograd_bits_do_not_depend_on_threads(rng):
-    # enough tiles for several tasks (a task is 32-512 tiles)
+    # enough tiles for several tasks (a task is 8-512 tiles)
     x = rng.standard_normal((4, 30, 30, 16)).astype(np.float32)
     w = rng.standard_normal((4, 4, 16, 16)).astype(np.float32)
     before = cdeconv.get_num_threads()
@@ -85,6 +86,26 @@ def test_winograd_bits_do_not_depend_on_threads(rng):
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
     _close(outs[0], x, w, 2, "SAME")
+
+
+def test_winograd_bits_do_not_depend_on_the_block_size(rng):
+    # 2 * 11 * 12 tiles of 3 x 3 outputs; 37 input channels and 3 phases' worth of
+    # 23 output channels, so neither fills the micro-kernel's rows or panels evenly
+    x = rng.standard_normal((2, 31, 34, 37)).astype(np.float32)
+    w = rng.standard_normal((4, 4, 23, 37)).astype(np.float32)
+    before = _conv.set_winograd_block(1)           # the fewest tiles a task takes (8)
+    try:
+        outs = [run_kernel(WINOGRAD, 2, x, w, 2, "SAME")]
+        for nbytes in (100_000, 1 << 20, 1 << 30):   # ..., the most (512: one task)
+            _conv.set_winograd_block(nbytes)
+            outs.append(run_kernel(WINOGRAD, 2, x, w, 2, "SAME"))
+    finally:
+        _conv.set_winograd_block(before)
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+    _close(outs[0], x, w, 2, "SAME")
+    with pytest.raises(ValueError, match="nbytes"):
+        _conv.set_winograd_block(0)
 
 
 def test_winograd_hands_nan_and_inf_to_gemm_col2im():
@@ -135,3 +156,26 @@ def test_winograd_tile_hook_checks_its_arguments():
                        np.ones((3, 3, 4, 4), np.float32), 1, "SAME")
     finally:
         _conv.set_winograd_tile(3, before)
+
+
+@pytest.mark.parametrize("x_shape,w_shape,s,want", [
+    ((1, 56, 56, 64), (3, 3, 64, 64), 1, WINOGRAD),    # stride-1 3x3 (784 tiles)
+    ((16, 56, 56, 64), (3, 3, 64, 64), 1, WINOGRAD),
+    ((16, 16, 16, 128), (4, 4, 64, 128), 2, WINOGRAD),  # DCGAN PyTorch g3 b16
+    ((16, 8, 8, 256), (4, 4, 128, 256), 2, WINOGRAD),   # ... g2 b16 (144 tiles)
+    ((4, 16, 16, 128), (6, 6, 64, 128), 2, WINOGRAD),   # 6x6 s2: 3 taps per phase
+    ((1, 24, 24, 64), (3, 3, 64, 64), 1, WINOGRAD),     # 144 tiles
+    ((1, 22, 22, 64), (3, 3, 64, 64), 1, 3),            # 121 tiles: igemm
+    ((1, 16, 16, 128), (4, 4, 64, 128), 2, 3),          # DCGAN PyTorch g3 b1: 36 tiles
+    ((16, 16, 16, 256), (5, 5, 128, 256), 2, 3),        # 5x5 s2 saves 1.56x only
+    ((4, 32, 32, 64), (3, 3, 64, 64), 2, 3),            # 3x3 s2 saves 1.27x only
+    ((1, 56, 56, 32), (3, 3, 32, 32), 1, 3),            # 32 output columns
+    ((1, 64, 64, 16), (4, 4, 32, 16), 2, 1),            # 16 input channels: direct
+    ((1, 64, 64, 24), (4, 4, 32, 24), 2, 3),            # 24 input channels
+    ((64, 4, 4, 512), (4, 4, 256, 512), 2, 3),          # a 32 MiB filter transform
+])
+def test_winograd_dispatch_rule(x_shape, w_shape, s, want):
+    assert transpose_algo(x_shape, w_shape, s) == want
+    if want == WINOGRAD:          # and NCHW never (the kernel is channels-last)
+        nchw = (x_shape[0], x_shape[3]) + x_shape[1:3]
+        assert transpose_algo(nchw, w_shape, s, fmt="NCHW") == 0

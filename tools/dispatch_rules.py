@@ -1,9 +1,9 @@
 """Measure the transposed-convolution kernels against each other around the dispatch
 rules in cdeconv/_driver.py (GEMM + col2im = 0, direct = 1, dot = 2, implicit GEMM = 3,
-pixel lanes = 4, phase rows = 5).
+pixel lanes = 4, phase rows = 5, Winograd phases = 6).
 
     python tools/dispatch_rules.py [--threads 1,2] [--igemm-only | --rows-only |
-                                   --direct-only]
+                                   --direct-only | --winograd-only]
 
 For each shape: median of 5 loops of >= 30 ms per kernel, `out=` preallocated, each
 kernel's time, the fastest and what the dispatcher picks. The shapes are the suite's
@@ -12,7 +12,10 @@ batch-1 heads, FSRCNN-like one-output layers, the neighbours where the dot rule 
 edges (input pixels around 256, 3-16 input and 4-32 output channels, deep phases).
 With --rows-only: the phase-rows rule's shapes (1-15 output channels, 1-2 input
 channels), timed against GEMM, direct, igemm and phase rows; with --direct-only the
-direct-rows rule's shapes (1-8 input channels into 8-256), against the same.
+direct-rows rule's shapes (1-8 input channels into 8-256), against the same; with
+--winograd-only the Winograd rule's shapes (2-3 taps per phase: stride-1 3x3, 4x4, 5x5
+and 3x3 stride 2, tiles and channels around the rule's bounds), against GEMM, igemm,
+pixel lanes and Winograd.
 """
 import argparse
 
@@ -71,13 +74,28 @@ DIRECT_CASES = [  # the direct-rows rule's edges: 1-4 input channels, 8-256 outp
     (1, 32, 32, 16, 64, 4, 2), (16, 16, 16, 8, 64, 5, 2), (1, 64, 64, 6, 16, 3, 2),
 ]
 
+WINO_CASES = [  # the Winograd rule's edges: 2-3 taps per phase, tiles, channels
+    (1, 56, 56, 64, 64, 3, 1), (16, 56, 56, 64, 64, 3, 1), (1, 28, 28, 128, 128, 3, 1),
+    (1, 14, 14, 256, 256, 3, 1), (4, 14, 14, 256, 256, 3, 1), (1, 7, 7, 512, 512, 3, 1),
+    (1, 32, 32, 32, 32, 3, 1), (1, 16, 16, 64, 64, 3, 1), (1, 56, 56, 16, 16, 3, 1),
+    (1, 56, 56, 64, 16, 3, 1), (1, 56, 56, 16, 64, 3, 1), (1, 56, 56, 32, 32, 3, 1),
+    (16, 16, 16, 128, 64, 4, 2), (4, 16, 16, 128, 64, 4, 2), (8, 16, 16, 128, 64, 4, 2),
+    (16, 8, 8, 256, 128, 4, 2), (32, 8, 8, 256, 128, 4, 2), (1, 32, 32, 64, 32, 4, 2),
+    (1, 64, 64, 64, 32, 4, 2), (1, 64, 64, 32, 16, 4, 2), (4, 32, 32, 128, 64, 4, 2),
+    (16, 4, 4, 512, 256, 4, 2), (16, 16, 16, 256, 128, 5, 2), (4, 32, 32, 128, 64, 5, 2),
+    (4, 32, 32, 64, 64, 3, 2), (4, 32, 32, 64, 64, 2, 1), (4, 16, 16, 128, 64, 6, 2),
+    (1, 24, 24, 64, 64, 3, 1), (1, 11, 11, 128, 64, 4, 2), (2, 8, 8, 128, 64, 4, 2),
+    (1, 64, 64, 32, 64, 3, 1), (1, 32, 32, 64, 32, 3, 1),
+]
+
 
 def median_ms(fn, rounds=5):
     """Median over ``rounds`` samples of cdeconv bench's sampler (>= 30 ms loops), ms."""
     fn()
     return float(np.median([_time_once(fn) for _ in range(rounds)])) * 1e3
 
-ALL_NAMES = {0: "gemm", 1: "direct", 2: "dot", 3: "igemm", 4: "lanes", 5: "rows"}
+ALL_NAMES = {0: "gemm", 1: "direct", 2: "dot", 3: "igemm", 4: "lanes", 5: "rows",
+             6: "winograd"}
 
 
 def main():
@@ -89,9 +107,11 @@ def main():
                     help="only the phase-rows rule's shapes")
     ap.add_argument("--direct-only", action="store_true",
                     help="only the direct-rows rule's shapes")
+    ap.add_argument("--winograd-only", action="store_true",
+                    help="only the Winograd rule's shapes")
     args = ap.parse_args()
     cases = (IGEMM_CASES if args.igemm_only else ROWS_CASES if args.rows_only
-             else DIRECT_CASES if args.direct_only
+             else DIRECT_CASES if args.direct_only else WINO_CASES if args.winograd_only
              # the rule lists share shapes at their common edge: each timed once
              else list(dict.fromkeys(CASES + IGEMM_CASES + ROWS_CASES + DIRECT_CASES)))
     rng = np.random.default_rng(0)
@@ -104,10 +124,14 @@ def main():
             geom = _geometry.transposed_geometry(2, x, f, None, s, pad, "NHWC", None)
             y = np.empty(geom.shape("big"), np.float32)
             names = ({a: ALL_NAMES[a] for a in (0, 1, 3, 5)}
-                     if args.rows_only or args.direct_only else ALL_NAMES)
-            # the direct kernel only where its rule could apply (few input channels)
+                     if args.rows_only or args.direct_only
+                     else {a: ALL_NAMES[a] for a in (0, 3, 4, 6)} if args.winograd_only
+                     else ALL_NAMES)
+            # the direct kernel only where its rule could apply (few input channels),
+            # Winograd only where it can run (2-D, 1-4 taps per phase)
             ms = {a: median_ms(lambda a=a: _driver.run(geom, x, f, y, "transpose", algo=a))
-                  for a in names if a != 1 or cin <= _driver.DIRECT_MAX_IN_CHANNELS}
+                  for a in names if (a != 1 or cin <= _driver.DIRECT_MAX_IN_CHANNELS)
+                  and (a != 6 or _driver.winograd_fits(geom))}
             best = min(ms, key=ms.get)
             times = "  ".join(f"{names[a]} {t:8.3f}" for a, t in ms.items())
             print(f"{th} thread(s)  batch {b:2d}  {h}x{w}x{cin} -> {cout}  k{k} s{s}: "
