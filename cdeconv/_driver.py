@@ -105,28 +105,27 @@ IGEMM_MAX_FILTER_ELEMENTS = 4 << 20
 #: transposed back 16 x 16 in registers) runs for channels-last inputs with
 #: (a) <= ROWS_MAX_IN_CHANNELS input and >= ROWS_MIN_OUT_CHANNELS output channels per
 #: group (below DIRECT_MIN_OUT_CHANNELS, where the direct kernel's lanes are half
-#: empty), or (b)
-#: ROWS_FEW_OUT_CHANNELS[0] .. [1] output channels per group, >= ROWS_MIN_PIXELS input
-#: pixels, and <= ROWS_SMALL_IN_CHANNELS or >= ROWS_MIN_IN_CHANNELS input channels
-#: (generator and decoder heads into RGB); in both while one task's scratch is <=
-#: ROWS_MAX_SCRATCH_BYTES. Measured (tools/dispatch_rules.py --rows-only, medians of 5
-#: x 30 ms loops, 1 thread; the 2-thread run was disturbed by other load):
+#: empty), or (b) ROWS_FEW_OUT_CHANNELS[0] .. [1] output channels per group and >=
+#: ROWS_MIN_PIXELS input pixels (generator and decoder heads into RGB); in both while
+#: one task's scratch is <= ROWS_MAX_SCRATCH_BYTES. Measured (tools/dispatch_rules.py
+#: --rows-only, medians of 5 x 30 ms loops):
 #: (a) 1.2-4.5x faster than the old Cython AXPY direct kernel and 1.1-1.9x than igemm
 #: (28x28x1 -> 32 at batch 1 and 16, 28x28x2 -> 64, 56x56x2 -> 32, 64x64x1 -> 16,
-#: 64x64x2 -> 8; the first three now take direct rows);
-#: (b) 1.0-1.2x faster than GEMM + col2im from 4096 pixels with 64-128 input channels
-#: (32x32x128 -> 3 b16 1.13x, 110x110x96 -> 3 1.20x, 64x64x64 -> 8 and -> 15 1.0-1.05x),
-#: 2.2x on 64x64x3 -> 3; slower at batch 1 below 4096 pixels (0.83-0.88x on 32x32
-#: heads), with 1-2 output channels (0.72-0.97x: FSRCNN, one vector row per broadcast)
-#: and with 16 input channels (0.83x: 64x64x16 -> 4). Rule (a) from 3 to 8 input
-#: channels (tools/dispatch_rules.py --direct-only, 2026-12-02): 28x28x3 -> 16 b4,
-#: 64x64x4 -> 16 and 64x64x6 -> 16 1.6-2.5x faster than igemm, which had them.
+#: 64x64x2 -> 8; the first three now take direct rows); from 3 to 8 input channels
+#: (--direct-only, 2026-12-02): 28x28x3 -> 16 b4, 64x64x4 -> 16 and 64x64x6 -> 16
+#: 1.6-2.5x faster than igemm, which had them;
+#: (b) on an AVX-512 machine (2026-12-02, evening; GEMM time / rows time at 1 / 2
+#: threads): 32x32x128 -> 3 5x5 b1 1.47 / 1.08, b16 1.20 / 1.63; 32x32x64 -> 3 4x4 b1
+#: 1.67 / 1.23, b16 1.94 / 1.55; 16x16x64 -> 3 (256 pixels) 1.47 / 1.17; 32x32x64 -> 8
+#: 1.60 / 1.54; 64x64x16 -> 4 1.36 / 1.64; 110x110x96 -> 3 1.90 / 1.85; 224x224x3 -> 3
+#: 2.6 / 1.7; slower on 8x8x64 -> 3 (64 pixels: 0.71 / 0.65) and with 1-2 output
+#: channels (FSRCNN 0.90 / 0.95-1.00; 64x64x64 -> 1 and -> 2 1.0-1.16: left to GEMM).
+#: (An earlier machine had batch-1 32x32 heads at 0.83-0.88x and 64x64x16 -> 4 at 0.83x,
+#: so (b) then required 4096 pixels and <= 4 or >= 32 input channels.)
 ROWS_MAX_IN_CHANNELS = 8
 ROWS_MIN_OUT_CHANNELS = 8
 ROWS_FEW_OUT_CHANNELS = (3, IGEMM_MIN_OUT_CHANNELS - 1)
-ROWS_MIN_PIXELS = 4096
-ROWS_SMALL_IN_CHANNELS = 4
-ROWS_MIN_IN_CHANNELS = 32
+ROWS_MIN_PIXELS = 256
 ROWS_MAX_SCRATCH_BYTES = 8 << 20
 
 #: The Winograd phase kernel (src/_wino_impl.h, _run_winograd in src/_conv.pyx: the
@@ -238,8 +237,7 @@ def choose_transpose_algo(geom):
         return 1
     if ((geom.cs <= ROWS_MAX_IN_CHANNELS and geom.cb >= ROWS_MIN_OUT_CHANNELS)
             or (ROWS_FEW_OUT_CHANNELS[0] <= geom.cb <= ROWS_FEW_OUT_CHANNELS[1]
-                and pixels >= ROWS_MIN_PIXELS
-                and (geom.cs <= ROWS_SMALL_IN_CHANNELS or geom.cs >= ROWS_MIN_IN_CHANNELS))):
+                and pixels >= ROWS_MIN_PIXELS)):
         if _conv.phase_rows_scratch_bytes(geom.kernel_args()) <= ROWS_MAX_SCRATCH_BYTES:
             return 5
     if winograd_fits(geom) and _winograd_pays(geom):

@@ -103,7 +103,7 @@ def test_dispatch_rules_route_the_measured_layers():
     assert _algo((1, 240, 320, 56), (9, 9, 1, 56)) == 0        # FSRCNN x2: 1 output
     assert _algo((16, 240, 320, 56), (9, 9, 1, 56)) == 0
     assert _algo((1, 1, 1, 100), (4, 4, 512, 100), 1, "VALID") == 0    # one 1x1 input
-    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 0        # 3 output channels
+    assert _algo((1, 8, 8, 128), (5, 5, 3, 128)) == 0          # 3 output channels, 64 pixels
     assert _algo((4, 32, 32, 8), (3, 3, 1, 8)) == 0            # 8 input channels
     assert _algo((1, 2, 2, 64), (4, 4, 256, 64)) == 0          # 64 input channels
     assert _algo((1, 56, 4, 4), (9, 9, 1, 56), fmt="NCHW") == 0

@@ -235,9 +235,9 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 8, 8, 512), (5, 5, 256, 512)) == 4        # 64 pixels: lanes
     assert _algo((16, 4, 4, 1024), (5, 5, 512, 1024)) == 4     # deep phases, 256 pixels
     assert _algo((16, 8, 8, 1024), (5, 5, 512, 1024)) == 0     # deep, 1024 pixels
-    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 0        # 3 outputs, 1024 pixels
-    assert _algo((1, 32, 32, 64), (4, 4, 8, 64)) == 0          # 8 outputs, 1024 pixels
-    # phase rows: few output channels from 4096 pixels, 1-2 input channels
+    assert _algo((1, 8, 8, 128), (5, 5, 3, 128)) == 0          # 3 outputs, 64 pixels
+    assert _algo((1, 2, 4, 64), (4, 4, 8, 64)) == 0            # 8 outputs, 8 pixels
+    # phase rows: few output channels from 256 pixels, or few input channels
     assert _algo((16, 32, 32, 128), (5, 5, 3, 128)) == 5       # DCGAN TF head b16
     assert _algo((16, 32, 32, 64), (4, 4, 3, 64)) == 5         # DCGAN PyTorch head b16
     assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == 5          # RGB -> RGB
@@ -245,7 +245,10 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 64, 64, 64), (4, 4, 15, 64)) == 5         # 15 output channels
     assert _algo((1, 64, 64, 64), (4, 4, 16, 64)) == 6         # 16: Winograd
     assert _algo((1, 64, 64, 64), (5, 5, 16, 64)) == 3         # ... 5x5: igemm
-    assert _algo((1, 64, 64, 16), (3, 3, 4, 16)) == 0          # 16 input channels
+    assert _algo((1, 64, 64, 16), (3, 3, 4, 16)) == 5          # 16 input channels
+    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 5        # DCGAN TF head b1
+    assert _algo((1, 16, 16, 64), (4, 4, 3, 64)) == 5          # 256 pixels
+    assert _algo((1, 15, 16, 64), (4, 4, 3, 64)) == 0          # 240 pixels
     assert _algo((1, 240, 320, 56), (9, 9, 1, 56)) == 0        # FSRCNN: one output
     assert _algo((1, 64, 64, 64), (4, 4, 2, 64)) == 0          # two outputs
     assert _algo((1, 2, 2, 1024), (5, 5, 512, 1024)) == 2      # dot: 4 pixels
