@@ -186,37 +186,22 @@ _KERNELS = {(kind, np.dtype(dt)): fn[ctype]
             for dt, ctype in ((np.float32, "float"), (np.float64, "double"))}
 
 
-def _winograd_taps(geom):
-    """Taps per phase along each spatial axis: ceil(kernel / stride)."""
-    return tuple(-(-k // s) for k, s in zip(geom.k, geom.s))
-
-
 def winograd_fits(geom):
-    """Whether the Winograd kernel takes geom as a 2-D layer: channels-last, one group,
-    no dilation, 1-4 taps per phase per axis with a tile size for them
-    (_conv.winograd_tile)."""
-    if geom.n != 2 or geom.cf or geom.groups != 1 or any(d != 1 for d in geom.d):
-        return False
-    return all(1 <= r <= 4 and _conv.winograd_tile(r) > 0 for r in _winograd_taps(geom))
+    """Whether the Winograd kernel takes geom as a 2-D layer (channels-last, one group,
+    no dilation, 1-4 taps per phase per axis with a tile size for them: _wi_plan)."""
+    return geom.n == 2 and not geom.cf and _conv.winograd_plan(geom.kernel_args()) is not None
 
 
 def _winograd_pays(geom):
     """The Winograd rule (see WINOGRAD_MIN_SAVING), for a geom winograd_fits."""
     if geom.cs < WINOGRAD_MIN_IN_CHANNELS:
         return False
-    r = _winograd_taps(geom)
-    m = [_conv.winograd_tile(t) for t in r]
-    a = [mi + ri - 1 for mi, ri in zip(m, r)]
-    direct = math.prod(geom.k) / math.prod(geom.s)
-    if direct < WINOGRAD_MIN_SAVING * math.prod(a) / math.prod(m):
+    tiles, inputs, outputs = _conv.winograd_plan(geom.kernel_args())
+    if math.prod(geom.k) / math.prod(geom.s) < WINOGRAD_MIN_SAVING * inputs / outputs:
         return False
     columns = math.prod(geom.s) * geom.cb
-    tiles = geom.batch
-    for big, s, (pad, _), mi in zip(geom.big, geom.s, geom.pads, m):
-        phases = (pad + big - 1) // s - pad // s + 1     # phase outputs per axis
-        tiles *= -(-phases // mi)
     return (columns >= WINOGRAD_MIN_COLUMNS and tiles >= WINOGRAD_MIN_TILES
-            and math.prod(a) * geom.cs * columns <= WINOGRAD_MAX_FILTER_ELEMENTS)
+            and inputs * geom.cs * columns <= WINOGRAD_MAX_FILTER_ELEMENTS)
 
 
 def choose_transpose_algo(geom):

@@ -1526,6 +1526,20 @@ cdef int _wi_plan(const Geom* g, cd_wino* p) except -1:
     return 0
 
 
+def winograd_plan(tuple shapes):
+    """For channels-last kernel_args: (tiles, inputs per tile, phase outputs per tile)
+    of the Winograd kernel's plan (_wi_plan, the one the kernel runs), or None where it
+    cannot take them. For the dispatch rule."""
+    cdef Geom g
+    cdef cd_wino p
+    _make_geom(&g, shapes, False)
+    try:
+        _wi_plan(&g, &p)
+    except ValueError:
+        return None
+    return p.batch * p.nty * p.ntx, p.ay * p.ax, p.my * p.mx
+
+
 cdef inline isize _wi_block(const cd_wino* p, isize itemsize) noexcept nogil:
     """Tiles per Winograd task: about _WI_BLOCK_BYTES of V and M (shapes only)."""
     cdef isize per = p.ay * p.ax * (p.cs + p.np) * itemsize
