@@ -6,7 +6,7 @@ Strategy, chosen per call (src/_conv.pyx has the details):
 - The column buffer is bounded by ``CHUNK_BYTES`` whatever the batch; the chunking
   depends only on shapes, so results are bitwise identical for every thread count.
 - 1x1 kernels with stride 1 and no padding skip im2col/col2im: the GEMM is the result.
-- Transposed, channels-last: seven kernels (below), each with its measured rule. The
+- Transposed, channels-last: eight kernels (below), each with its measured rule. The
   rules depend only on shapes, so results stay thread-count independent.
 """
 import math
@@ -122,9 +122,12 @@ IGEMM_MAX_FILTER_ELEMENTS = 4 << 20
 #: channels (FSRCNN 0.90 / 0.95-1.00; 64x64x64 -> 1 and -> 2 1.0-1.16: left to GEMM).
 #: (An earlier machine had batch-1 32x32 heads at 0.83-0.88x and 64x64x16 -> 4 at 0.83x,
 #: so (b) then required 4096 pixels and <= 4 or >= 32 input channels.)
+#: (Since the scatter-rows kernel below, (b) also takes the 1-2 channel layers scatter
+#: rows does not: 64x64x4 -> 1 9x9 s3 2.9 / 1.9x faster than GEMM, 64x64x3 -> 1 and
+#: 64x64x4 -> 2 3x3 s2 1.03-1.26x, 32x32x32 -> 2 1.26 / 0.96x.)
 ROWS_MAX_IN_CHANNELS = 8
 ROWS_MIN_OUT_CHANNELS = 8
-ROWS_FEW_OUT_CHANNELS = (3, IGEMM_MIN_OUT_CHANNELS - 1)
+ROWS_FEW_OUT_CHANNELS = (1, IGEMM_MIN_OUT_CHANNELS - 1)
 ROWS_MIN_PIXELS = 256
 ROWS_MAX_SCRATCH_BYTES = 8 << 20
 
@@ -152,6 +155,29 @@ ROWS_MAX_SCRATCH_BYTES = 8 << 20
 #: it slower or even: 5x5 s2 0.98-1.18, 3x3 s2 1.14 / 0.82, 16-64 tiles 0.15-0.93
 #: (4x4x512 -> 256 b16 0.15: a 32 MiB filter transform for 64 tiles), 32 output
 #: columns 0.50-0.68, 16 columns 0.42-0.47.
+#: The scatter-rows kernel (src/_dot.h, cd_sr_*: the pixel-lanes micro-kernel over
+#: runs of a band's small pixels, every (tap, channel) filter row the band needs
+#: broadcast, each result row added into a per-(row, tap column) buffer at fixed
+#: lanes, then the tap columns summed into phases and interleaved into Y) runs for 2-D
+#: channels-last layers with 1 .. len(SCATTER_MIN_IN_CHANNELS) output channels per
+#: group, >= SCATTER_MIN_IN_CHANNELS[cb - 1] input channels per group (phase rows
+#: gains on it as the output channels fill its tiles, so the bound rises with them)
+#: and >= SCATTER_MIN_PIXELS input pixels, while a one-phase task's scratch is <=
+#: ROWS_MAX_SCRATCH_BYTES. Measured (tools/dispatch_rules.py --scatter-only, median of
+#: 5 x 30 ms loops, AVX-512, 2026-12-02; best of GEMM / igemm / phase rows over scatter
+#: rows, 1 / 2 threads): FSRCNN 240x320x56 -> 1 9x9 s2 2.04 / 2.29 (4.8 against GEMM's
+#: 9.8 ms), 120x160x56 -> 1 1.90 / 2.25, 64x64x64 -> 1 3x3 s1 1.62 / 1.43, 64x64x32
+#: -> 1 5x5 1.55 / 1.79, 16x16x64 -> 1 1.3 / 1.2, 4x32x32x8 -> 1 1.0 / 1.4,
+#: 16x28x28x16 -> 1 1.23 / 1.28; 64x64x64 -> 2 0.96 / 1.14, 16x16x128 -> 2 1.26 /
+#: 1.0; 32x32x128 -> 3 5x5 (TF DCGAN g4) b1 1.19 / 1.28, b16 1.16 / 1.14, 64x64x256
+#: -> 3 3x3 s1 1.44 / 1.15. Slower: 8x8 inputs (64 pixels: 0.64-1.0), 1-2 channels
+#: from 3-4 input channels (64x64x4 -> 1 9x9 s3 0.42, -> 2 0.37-0.57: a tile's few
+#: multiply-adds per add), 32x32x32 -> 2 (0.63 at 1 thread), 3 channels from 32-96
+#: (PyTorch DCGAN g4 0.71, ZFNet 110x110x96 -> 3 7x7 0.88-0.90), 4-15 channels
+#: (0.57-1.02).
+SCATTER_MIN_IN_CHANNELS = (8, 64, 128)
+SCATTER_MIN_PIXELS = 256
+SCATTER = 7
 WINOGRAD_MIN_SAVING = 2.0
 WINOGRAD_MIN_TILES = 128
 WINOGRAD_MIN_IN_CHANNELS = 32
@@ -206,8 +232,8 @@ def _winograd_pays(geom):
 
 def choose_transpose_algo(geom):
     """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct, 2 = dot,
-    3 = implicit GEMM, 4 = pixel lanes, 5 = phase rows, 6 = Winograd phases (see
-    above). Depends only on the shapes."""
+    3 = implicit GEMM, 4 = pixel lanes, 5 = phase rows, 6 = Winograd phases, 7 =
+    scatter rows (see above). Depends only on the shapes."""
     if geom.cf:
         return 0
     taps = math.prod(geom.k)
@@ -220,6 +246,12 @@ def choose_transpose_algo(geom):
             geom.cs <= DIRECT_MAX_IN_CHANNELS
             or (one_tap and pixels >= DIRECT_ONE_TAP_MIN_PIXELS)):
         return 1
+    if (geom.n == 2 and geom.cb <= len(SCATTER_MIN_IN_CHANNELS)
+            and geom.cs >= SCATTER_MIN_IN_CHANNELS[geom.cb - 1]
+            and pixels >= SCATTER_MIN_PIXELS and _conv.scatter_rows_fits(geom.kernel_args())
+            and _conv.scatter_rows_scratch_bytes(geom.kernel_args())
+            <= ROWS_MAX_SCRATCH_BYTES):
+        return SCATTER
     if ((geom.cs <= ROWS_MAX_IN_CHANNELS and geom.cb >= ROWS_MIN_OUT_CHANNELS)
             or (ROWS_FEW_OUT_CHANNELS[0] <= geom.cb <= ROWS_FEW_OUT_CHANNELS[1]
                 and pixels >= ROWS_MIN_PIXELS)):
@@ -258,10 +290,10 @@ def choose_forward_algo(geom):
 
 
 #: kernels that never call BLAS, so run without the BLAS guard (1.6 us a call): the
-#: transposed direct rows, dot and pixel lanes, and the forward implicit GEMM. (The
-#: transposed igemm and phase rows hand an Inf/NaN filter to GEMM + col2im.)
+#: transposed direct rows, dot, pixel lanes and scatter rows, and the forward implicit
+#: GEMM. (The transposed igemm and phase rows hand an Inf/NaN filter to GEMM + col2im.)
 _NO_BLAS = frozenset({("transpose", 1), ("transpose", 2), ("transpose", 4),
-                      ("forward", 3)})
+                      ("transpose", 7), ("forward", 3)})
 
 #: the kernel choice per kind of op (memoised on the geometry by run)
 _CHOOSE = {"transpose": choose_transpose_algo, "forward": choose_forward_algo}

@@ -147,6 +147,14 @@ cdef extern from "_dot.h" nogil:
     void cd_pr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                      double* S, const double* zero, Py_ssize_t rb, Py_ssize_t grp,
                      Py_ssize_t bz, Py_ssize_t zh0, Py_ssize_t zh1)
+    void cd_sr_sizes_f(const cd_geom* g, Py_ssize_t rb, Py_ssize_t* scratch)
+    void cd_sr_sizes_d(const cd_geom* g, Py_ssize_t rb, Py_ssize_t* scratch)
+    void cd_sr_run_f(const cd_geom* g, const float* X, const float* W, float* Y,
+                     float* S, Py_ssize_t rb, Py_ssize_t grp, Py_ssize_t bz,
+                     Py_ssize_t zh0, Py_ssize_t zh1)
+    void cd_sr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                     double* S, Py_ssize_t rb, Py_ssize_t grp, Py_ssize_t bz,
+                     Py_ssize_t zh0, Py_ssize_t zh1)
 
 ctypedef Py_ssize_t isize
 
@@ -841,15 +849,16 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
     algo : 0 GEMM + col2im; 1 direct rows; 2 dot; 3 implicit GEMM; 4 pixel lanes;
-           5 phase rows; 6 Winograd phases (1-6 channels-last only, run on a
-           non-empty x; chosen by cdeconv._driver)
+           5 phase rows; 6 Winograd phases; 7 scatter rows (1-7 channels-last only,
+           run on a non-empty x; chosen by cdeconv._driver)
     """
     cdef Geom g
     cdef int fallback = 0
     _make_geom(&g, shapes, channels_first)
     if algo != 0:
         if channels_first:
-            raise ValueError("the direct, dot, igemm, pixel-lanes and phase-rows kernels "
+            raise ValueError("the direct, dot, igemm, pixel-lanes, phase-rows, Winograd and "
+                             "scatter-rows kernels "
                              "are channels-last only")
         if g.taps > CD_MAX_TAPS:
             raise ValueError(f"the direct, dot and igemm kernels take at most "
@@ -862,7 +871,12 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
             with nogil:
                 memset(&y[0], 0, y.shape[0] * sizeof(floating))
             return
-        if algo == 6:
+        if algo == 7:
+            if not scatter_rows_fits(shapes):
+                raise ValueError("the scatter-rows kernel takes no depth taps, strides or"
+                                 " padding")
+            _run_scatter_rows(&g, &x[0], &w[0], &y[0], n_threads)
+        elif algo == 6:
             fallback = _run_winograd(&g, &x[0], &w[0], &y[0], n_threads)
         elif algo == 5:
             fallback = _run_phase_rows(&g, &x[0], &w[0], &y[0], n_threads)
@@ -1407,6 +1421,104 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
     finally:
         free(S)
         free(zero)
+    return 0
+
+
+# ---------------------------------------------------------------------------------
+# Scatter rows (src/_dot.h, cd_sr_*): 1-2 big-side channels over many pixels.
+# ---------------------------------------------------------------------------------
+
+cdef isize _SR_MAX_SMALL_ROWS = 16
+#: a task's scratch is kept under this by taking fewer big rows per task (down to one
+#: phase along H); the dispatch rule bounds the one-phase scratch (scatter_rows_scratch_bytes)
+DEF SR_MAX_TASK_SCRATCH = 4 << 20
+
+
+cdef isize _sr_scratch(const cd_geom* cg, isize rb, isize itemsize) noexcept nogil:
+    """Elements of one scatter-rows task's scratch for tasks of rb big rows."""
+    cdef isize sc
+    if itemsize == sizeof(float):
+        cd_sr_sizes_f(cg, rb, &sc)
+    else:
+        cd_sr_sizes_d(cg, rb, &sc)
+    return sc
+
+
+def scatter_rows_scratch_bytes(tuple shapes, str dtype="float32"):
+    """Bytes of one scatter-rows task's scratch for the smallest task the kernel makes
+    (one phase of big rows along H): the dispatch rule bounds it."""
+    cdef Geom g
+    cdef cd_geom cg
+    cdef isize item = sizeof(float) if dtype == "float32" else sizeof(double)
+    _make_geom(&g, shapes, False)
+    _fill_cd_geom(&g, &cg)
+    return _sr_scratch(&cg, g.s[1], item) * item
+
+
+def set_scatter_rows(int n):
+    """The most small rows' worth of big rows in one scatter-rows task (1..256): a
+    tuning hook for tools/dispatch_rules.py. A row's arithmetic does not depend on its
+    task, so this never changes a bit of the result."""
+    global _SR_MAX_SMALL_ROWS
+    if not 1 <= n <= 256:
+        raise ValueError(f"scatter rows per task must be in 1..256, got {n}")
+    _SR_MAX_SMALL_ROWS = n
+
+
+def scatter_rows_fits(tuple shapes):
+    """Whether the scatter-rows kernel takes the (channels-last) geometry: a depth axis
+    it need not read across (k = s = 1, no padding, as many big as small planes)."""
+    cdef Geom g
+    _make_geom(&g, shapes, False)
+    return (g.k[0] == 1 and g.s[0] == 1 and g.pad[0] == 0 and g.big[0] == g.small[0]
+            and g.taps <= CD_MAX_TAPS)
+
+
+cdef int _run_scatter_rows(Geom* g, const floating* X, const floating* W, floating* Y,
+                           int n_threads) except -1:
+    """The scatter-rows kernel (src/_dot.h, cd_sr_*): every (group, image * D plane,
+    band of big rows) task, dynamically scheduled, each thread with its own scratch
+    (the band's phase buffer, one packed run of small pixels, a tile of results). The
+    bands are whole phases along H, at most _SR_MAX_SMALL_ROWS small rows' worth, fewer
+    until there are about PR_TASKS_PER_THREAD tasks per thread; each output's sum has
+    one fixed order whatever its band, so neither can change a bit."""
+    cdef isize planes = g.batch * g.big[0]
+    cdef isize qrows = (g.big[1] + g.s[1] - 1) // g.s[1]
+    cdef isize want = g.groups * planes * qrows // (PR_TASKS_PER_THREAD * max(n_threads, 1))
+    cdef isize rb = g.s[1] * min(_SR_MAX_SMALL_ROWS, max(<isize>1, min(want, qrows)))
+    cdef isize n_hb, n_tasks, sc, task, grp, bz, zh0, rest
+    cdef int tid
+    cdef cd_geom cg
+    cdef floating* S = NULL
+    _fill_cd_geom(g, &cg)
+    sc = _sr_scratch(&cg, rb, sizeof(floating))
+    while rb > g.s[1] and sc * sizeof(floating) > SR_MAX_TASK_SCRATCH:
+        # wide rows: fewer of them per task (a whole phase along H at least)
+        rb = max(g.s[1], (rb // 2) // g.s[1] * g.s[1])
+        sc = _sr_scratch(&cg, rb, sizeof(floating))
+    n_hb = (g.big[1] + rb - 1) // rb
+    n_tasks = g.groups * planes * n_hb
+    n_threads = min(<isize>_threads_for(g, n_threads), n_tasks)
+    S = <floating*>malloc(n_threads * sc * sizeof(floating))
+    if S == NULL:
+        raise MemoryError(f"cdeconv: cannot allocate {n_threads * sc * sizeof(floating)}"
+                          " bytes of scatter-rows scratch")
+    try:
+        with nogil:
+            for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
+                tid = threadid()
+                grp = task // (planes * n_hb)
+                rest = task % (planes * n_hb)
+                bz = rest // n_hb
+                zh0 = (rest % n_hb) * rb
+                if floating is float:
+                    cd_sr_run_f(&cg, X, W, Y, S + tid * sc, rb, grp, bz, zh0,
+                                min(g.big[1], zh0 + rb))
+                else:
+                    cd_sr_run_d(&cg, X, W, Y, S + tid * sc, rb, grp, bz, zh0,
+                                min(g.big[1], zh0 + rb))
+    finally:
+        free(S)
     return 0
 
 

@@ -459,6 +459,21 @@ void cd_pr_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, T* S,        
 CD_PR_ENTRY(float, f)
 CD_PR_ENTRY(double, d)
 
+#define CD_SR_ENTRY(T, s)                                                           \
+void cd_sr_sizes_##s(const cd_geom* g, cd_isz rb, cd_isz* scratch)                  \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_srsizes_##s, (g, rb, scratch))                                 \
+    cd_srsizes_##s##_base(g, rb, scratch);                                          \
+}                                                                                   \
+void cd_sr_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, T* S, cd_isz rb, \
+                   cd_isz grp, cd_isz bz, cd_isz zh0, cd_isz zh1)                   \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_srrun_##s, (g, X, W, Y, S, rb, grp, bz, zh0, zh1))             \
+    cd_srrun_##s##_base(g, X, W, Y, S, rb, grp, bz, zh0, zh1);                      \
+}
+CD_SR_ENTRY(float, f)
+CD_SR_ENTRY(double, d)
+
 #define CD_WI_ENTRY(T, s)                                                           \
 void cd_wi_filter_##s(const cd_wino* p, const T* W, T* U, cd_isz j0, cd_isz j1,     \
                       T* tmp)                                                       \

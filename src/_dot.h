@@ -165,6 +165,22 @@ void cd_pr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                  double* S, const double* zero, cd_isz rb, cd_isz grp, cd_isz bz,
                  cd_isz zh0, cd_isz zh1);
 
+/* Scatter rows: the pixel-lanes micro-kernel for 1-2 big-side channels over many
+ * pixels (channels-last, k[0] = s[0] = 1, no depth padding): a task packs the small
+ * pixels its big rows read, computes each (tap, channel) filter row needed times a run
+ * of them, adds the result rows into a phase buffer (one tap's outputs of consecutive
+ * small columns are consecutive there) and interleaves the phases into Y. cd_sr_sizes
+ * gives the elements of one task's scratch for tasks of <= rb big rows; cd_sr_run
+ * writes Y's big rows (bz, zh0 <= zh < zh1 <= zh0 + rb), bz = image * BD + zd, channels
+ * of group grp. Every output is a fixed-order sum: safe concurrently for distinct
+ * (grp, rows) with distinct scratch, and the same bits for any split. */
+void cd_sr_sizes_f(const cd_geom* g, cd_isz rb, cd_isz* scratch);
+void cd_sr_sizes_d(const cd_geom* g, cd_isz rb, cd_isz* scratch);
+void cd_sr_run_f(const cd_geom* g, const float* X, const float* W, float* Y, float* S,
+                 cd_isz rb, cd_isz grp, cd_isz bz, cd_isz zh0, cd_isz zh1);
+void cd_sr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                 double* S, cd_isz rb, cd_isz grp, cd_isz bz, cd_isz zh0, cd_isz zh1);
+
 /* The Winograd phase kernel's transforms and per-position GEMMs (channels-last, one
  * group, 2-D; the blocking and threads are the caller's): see _wino_impl.h.
  * Matrices row-major, in double: bt (a x a) = B^T, at (m x a) = A^T, g (a x r) = G,

@@ -769,3 +769,176 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
         }
     }
 }
+
+/* ---- scatter rows: the pixel-lanes micro-kernel for 1-2 big-side channels over many
+ * pixels (FSRCNN-like heads, where igemm's channel lanes and phase rows' one broadcast
+ * row per vector load are mostly empty). A task owns big rows [zh0, zh1) of one image
+ * plane. It packs the small pixels those rows read (flat runs of up to CD_IG_NV
+ * vectors, cd_panel_), and for each run computes every (tap, channel) filter row the
+ * rows need times the run (tiles of MR rows, each lane one FMA chain over the small
+ * channels), adding each result row into the task's phase buffer
+ *     buf[((zh - zh0) * Cb + c) * s2 + r][q - qlo],  big column zw = s2 * q + r,
+ * where one tap's outputs of consecutive small columns are consecutive (one vector
+ * add per run). The buffer then goes to Y's rows, the phases interleaved. Lanes past
+ * the run and outputs past the big side are never added into Y: an Inf/NaN filter
+ * entry reaches exactly the outputs its tap lands on, as in TF. The adds into an
+ * output go in a fixed order (small rows, then taps, then runs), whatever the band:
+ * neither the tasks nor the thread count can change a bit. Needs k[0] = s[0] = 1, no
+ * depth padding (each big depth plane reads its own small plane). */
+
+/* The buffers' geometry for tasks of rb big rows: qlo (the first phase column q a
+ * task holds, zw = s2 * q + r), QW (phase columns held), LP (zero lanes left of each
+ * tap row: the most a tap column shifts its outputs), RW (lanes per tap row), and
+ * the elements of a task's scratch: the tap rows T[((zh - zh0) * Cb + c) * KW + j]
+ * (one per big row, channel and tap column; lane LP + x holds the sum over tap rows
+ * of small column x's contributions), one packed run, a tile of results, and the
+ * phase rows the tap rows are summed into before they go to Y. */
+static void
+CD_CAT(cd_srdims_, CD_SUF)(const cd_geom* g, cd_isz rb, cd_isz* qlo, cd_isz* QW,
+                           cd_isz* LP, cd_isz* RW, cd_isz* scratch)
+{
+    const cd_isz s2 = g->s[2], pb = (cd_isz)CD_IG_NV * CD_VL;
+    const cd_isz o0 = cd_floordiv(-g->pad[2], s2);
+    const cd_isz o1 = cd_floordiv((g->k[2] - 1) * g->d[2] - g->pad[2], s2);
+    const cd_isz lo = o0 < 0 ? o0 : 0;
+    const cd_isz last = (g->big[2] - 1) / s2;
+    const cd_isz hi = g->small[2] - 1 + o1 > last ? g->small[2] - 1 + o1 : last;
+    *qlo = lo;
+    *QW = (hi - lo + 1 + CD_VL - 1) / CD_VL * CD_VL;
+    *LP = (o1 - lo + CD_VL - 1) / CD_VL * CD_VL;
+    *RW = *LP + (*QW > g->small[2] ? *QW : (g->small[2] + CD_VL - 1) / CD_VL * CD_VL);
+    *scratch = rb * g->cb * g->k[2] * *RW + g->cs * pb + 8 * pb + s2 * *QW;
+}
+
+static void
+CD_CAT(cd_srsizes_, CD_SUF)(const cd_geom* g, cd_isz rb, cd_isz* scratch)
+{
+    cd_isz qlo, QW, LP, RW;
+    CD_CAT(cd_srdims_, CD_SUF)(g, rb, &qlo, &QW, &LP, &RW, scratch);
+}
+
+/* Y's big rows (bz, zh) for zh0 <= zh < zh1 <= zh0 + rb (bz = image * BD + zd),
+ * channels of group grp; S: a task's scratch (cd_srsizes_ for rb). Safe to call
+ * concurrently for distinct (grp, rows) with distinct scratch. Every add goes to the
+ * same lanes of a tap row for every contribution (no tap shifts its destination:
+ * the shifts are applied when the tap rows are summed into phase rows, reading), so
+ * no load waits on a store it only partly overlaps. */
+static void
+CD_CAT(cd_srrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* Y,
+                          CD_T* S, cd_isz rb, cd_isz grp, cd_isz bz, cd_isz zh0,
+                          cd_isz zh1)
+{
+    const cd_isz SH = g->small[1], SW = g->small[2], BH = g->big[1], BW = g->big[2];
+    const cd_isz Cb = g->cb, Cs = g->cs, Cbig = g->groups * Cb, Csmall = g->groups * Cs;
+    const cd_isz KH = g->k[1], KW = g->k[2], s1 = g->s[1], s2 = g->s[2];
+    const cd_isz d1 = g->d[1], p1 = g->pad[1];
+    const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL, nrows = zh1 - zh0;
+    cd_isz qlo, QW, LP, RW, nsc;
+    CD_CAT(cd_srdims_, CD_SUF)(g, rb, &qlo, &QW, &LP, &RW, &nsc);
+    CD_T* T = S;
+    CD_T* Xt = T + rb * Cb * KW * RW;
+    CD_T* col = Xt + Cs * pb;
+    CD_T* ph = col + 8 * pb;
+    CD_T* yt[8];
+    const CD_T* a[8];
+    cd_isz jr[CD_MAX_TAPS], jo[CD_MAX_TAPS];
+    for (int i = 0; i < 8; i++)
+        yt[i] = col + i * pb;
+    /* tap column j lands in phase jr[j], its small column x on phase column
+     * x + jo[j] + qlo */
+    for (cd_isz j = 0; j < KW; j++) {
+        const cd_isz z = j * g->d[2] - g->pad[2];
+        jo[j] = cd_floordiv(z, s2) - qlo;
+        jr[j] = z - cd_floordiv(z, s2) * s2;
+    }
+    __builtin_memset(T, 0, (size_t)(nrows * Cb * KW * RW) * sizeof(CD_T));
+    /* the small rows the band reads */
+    cd_isz y_lo = cd_floordiv(zh0 + p1 - (KH - 1) * d1 + s1 - 1, s1);
+    cd_isz y_hi = cd_floordiv(zh1 - 1 + p1, s1);
+    y_lo = y_lo < 0 ? 0 : y_lo;
+    y_hi = y_hi > SH - 1 ? SH - 1 : y_hi;
+    const CD_T* Xp = X + bz * SH * SW * Csmall + grp * Cs;
+    /* runs on a grid of the image's pixels fixed by the shapes (not by the band): a
+     * run holding several small rows adds their contributions in tile order, so the
+     * runs must not move with the band for the sums' order to stay fixed */
+    const cd_isz f_end = (y_hi + 1) * SW;
+    for (cd_isz f0 = y_lo * SW / pb * pb; f0 < f_end; f0 += pb) {
+        const cd_isz nv = f_end - f0 < pb ? f_end - f0 : pb;
+        const cd_isz w = (nv + CD_VL - 1) / CD_VL * CD_VL;
+        const int NV = (int)(w / CD_VL);
+        const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
+        const cd_isz ya = f0 / SW, yb = (f0 + nv - 1) / SW;
+        /* the tap rows any of the run's small rows needs: i_lo of the last row .. i_hi
+         * of the first (both fall as the small row grows) */
+        cd_isz i_lo = zh0 + p1 - yb * s1, i_hi = zh1 - 1 + p1 - ya * s1;
+        i_lo = i_lo <= 0 ? 0 : (i_lo + d1 - 1) / d1;
+        i_hi = i_hi < 0 ? -1 : i_hi / d1;
+        i_hi = i_hi > KH - 1 ? KH - 1 : i_hi;
+        if (i_lo > i_hi)
+            continue;
+        CD_CAT(cd_panel_, CD_SUF)(Xt, w, nv, Cs, Xp + f0 * Csmall, Csmall);
+        /* the next run's pixels on their way to cache while this one computes */
+        if (f0 + pb < f_end) {
+            const char* nx = (const char*)(Xp + (f0 + pb) * Csmall);
+            const cd_isz nb = ((f_end - f0 - pb < pb ? f_end - f0 - pb : pb) * Csmall
+                               - (Csmall - Cs)) * (cd_isz)sizeof(CD_T);
+            for (cd_isz o = 0; o < nb; o += 64)
+                __builtin_prefetch(nx + o, 0, 2);
+        }
+        const cd_isz r_end = (i_hi + 1) * KW * Cb;
+        for (cd_isz r0 = i_lo * KW * Cb; r0 < r_end; r0 += MR) {
+            const int mr = (int)(r_end - r0 < MR ? r_end - r0 : MR);
+            for (int i = 0; i < mr; i++)
+                a[i] = W + (r0 + i) * Csmall + grp * Cs;
+            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, (const CD_T* const*)&Xt, Cs, w,
+                                         yt, w);
+            for (int i = 0; i < mr; i++) {
+                const cd_isz r = r0 + i, c = r % Cb, tap = r / Cb;
+                const cd_isz ti = tap / KW, tj = tap % KW;
+                const CD_T* src = col + i * pb;
+                /* the run's segments, one per small row */
+                for (cd_isz y = ya; y <= yb; y++) {
+                    const cd_isz zh = y * s1 - p1 + ti * d1;
+                    if (zh < zh0 || zh >= zh1)
+                        continue;
+                    const cd_isz la = y * SW - f0 > 0 ? y * SW - f0 : 0;
+                    const cd_isz lb = (y + 1) * SW - f0 < nv ? (y + 1) * SW - f0 : nv;
+                    CD_T* restrict dst = T + (((zh - zh0) * Cb + c) * KW + tj) * RW + LP
+                                         + (f0 + la - y * SW);
+                    const CD_T* restrict sp = src + la;
+                    for (cd_isz p = 0; p < lb - la; p++)
+                        dst[p] += sp[p];
+                }
+            }
+        }
+    }
+    /* per big row and channel: the tap rows summed into phase rows (tap columns in
+     * order, each shifted by its offset), then the phases interleaved into Y's row */
+    for (cd_isz zr = 0; zr < nrows; zr++) {
+        CD_T* yr = Y + ((bz * BH + zh0 + zr) * BW) * Cbig + grp * Cb;
+        for (cd_isz c = 0; c < Cb; c++) {
+            const CD_T* tr = T + (zr * Cb + c) * KW * RW + LP;
+            __builtin_memset(ph, 0, (size_t)(s2 * QW) * sizeof(CD_T));
+            for (cd_isz j = 0; j < KW; j++) {
+                CD_T* restrict pr = ph + jr[j] * QW;
+                const CD_T* restrict tj = tr + j * RW - jo[j];
+                for (cd_isz q = 0; q < QW; q++)
+                    pr[q] += tj[q];
+            }
+            if (s2 == 2 && Cbig == 1) {
+                const CD_T* restrict e0 = ph - qlo;
+                const CD_T* restrict e1 = ph + QW - qlo;
+                const cd_isz nw2 = BW / 2;
+                for (cd_isz q = 0; q < nw2; q++) {
+                    yr[2 * q] = e0[q];
+                    yr[2 * q + 1] = e1[q];
+                }
+                if (BW % 2)
+                    yr[BW - 1] = e0[nw2];
+                continue;
+            }
+            for (cd_isz zw = 0; zw < BW; zw++)
+                yr[zw * Cbig + c] = ph[(zw % s2) * QW + zw / s2 - qlo];
+        }
+    }
+}

@@ -19,7 +19,7 @@ from conftest import (assert_nonfinite_like_reference, dyadic, run_kernel,
                       transpose_algo as _algo)
 
 
-ALGOS = {"direct": 1, "igemm": 3, "lanes": 4, "rows": 5}
+ALGOS = {"direct": 1, "igemm": 3, "lanes": 4, "rows": 5, "scatter": 7}
 
 
 @pytest.fixture(params=sorted(ALGOS))
@@ -83,6 +83,12 @@ def test_igemm_kernel_1d_and_3d(isa, algo, rng):
                                                                "NWC"))
     x = dyadic(rng, (2, 3, 4, 5, 18))
     w = dyadic(rng, (2, 3, 3, 20, 18))
+    if algo == 7:
+        # scatter rows reads no small plane across depth: depth taps are refused, a
+        # depth-1 kernel runs
+        with pytest.raises(ValueError, match="scatter-rows"):
+            _run(3, x, w, [1, 2, 2], "SAME", algo=algo)
+        w = w[:1]
     np.testing.assert_array_equal(_run(3, x, w, [1, 2, 2], "SAME", algo=algo),
                                   _reference.conv_transpose_nd(3, x, w, None, [1, 2, 2],
                                                                "SAME", "NDHWC"))
@@ -106,8 +112,8 @@ def test_igemm_kernel_empty_inputs_give_zeros(algo):
     assert (y == 0).all()
 
 
-@pytest.mark.parametrize("algo", [1, 2, 3, 4, 5],
-                         ids=["direct", "dot", "igemm", "lanes", "rows"])
+@pytest.mark.parametrize("algo", [1, 2, 3, 4, 5, 7],
+                         ids=["direct", "dot", "igemm", "lanes", "rows", "scatter"])
 def test_c_kernels_refuse_channels_first_and_huge_kernels(algo):
     x = np.ones((1, 20, 3, 3), np.float32)
     w = np.ones((3, 3, 32, 20), np.float32)
@@ -128,8 +134,9 @@ def test_c_kernels_refuse_channels_first_and_huge_kernels(algo):
 @pytest.mark.parametrize("shape, cout, algo", [((3, 16, 16, 64), 48, 3),
                                                ((1, 6, 7, 64), 48, 4),
                                                ((5, 37, 29, 64), 3, 5),
-                                               ((5, 37, 29, 3), 72, 1)],
-                         ids=["igemm", "lanes", "rows", "direct"])
+                                               ((5, 37, 29, 3), 72, 1),
+                                               ((3, 37, 29, 64), 1, 7)],
+                         ids=["igemm", "lanes", "rows", "direct", "scatter"])
 def test_igemm_results_do_not_depend_on_threads_or_concurrency(shape, cout, algo):
     """Each output is summed by one task in one order: bitwise the same at 1, 2 and 3
     threads (the lanes kernel's channel blocks and the phase-rows tasks' rows change with
@@ -238,7 +245,6 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 8, 8, 128), (5, 5, 3, 128)) == 0          # 3 outputs, 64 pixels
     assert _algo((1, 2, 4, 64), (4, 4, 8, 64)) == 0            # 8 outputs, 8 pixels
     # phase rows: few output channels from 256 pixels, or few input channels
-    assert _algo((16, 32, 32, 128), (5, 5, 3, 128)) == 5       # DCGAN TF head b16
     assert _algo((16, 32, 32, 64), (4, 4, 3, 64)) == 5         # DCGAN PyTorch head b16
     assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == 5          # RGB -> RGB
     assert _algo((1, 110, 110, 96), (7, 7, 3, 96)) == 5        # ZFNet deconv1
@@ -246,11 +252,24 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 64, 64, 64), (4, 4, 16, 64)) == 6         # 16: Winograd
     assert _algo((1, 64, 64, 64), (5, 5, 16, 64)) == 3         # ... 5x5: igemm
     assert _algo((1, 64, 64, 16), (3, 3, 4, 16)) == 5          # 16 input channels
-    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 5        # DCGAN TF head b1
     assert _algo((1, 16, 16, 64), (4, 4, 3, 64)) == 5          # 256 pixels
     assert _algo((1, 15, 16, 64), (4, 4, 3, 64)) == 0          # 240 pixels
-    assert _algo((1, 240, 320, 56), (9, 9, 1, 56)) == 0        # FSRCNN: one output
-    assert _algo((1, 64, 64, 64), (4, 4, 2, 64)) == 0          # two outputs
+    assert _algo((1, 64, 64, 4), (9, 9, 1, 4), 3) == 5         # 1 output, 4 inputs
+    assert _algo((1, 32, 32, 32), (3, 3, 2, 32)) == 5          # 2 outputs, 32 inputs
+    assert _algo((1, 15, 16, 32), (3, 3, 2, 32)) == 0          # ... 240 pixels
+    # scatter rows: 1-3 output channels from deep enough inputs and 256 pixels
+    assert _algo((1, 240, 320, 56), (9, 9, 1, 56)) == 7        # FSRCNN: one output
+    assert _algo((4, 32, 32, 8), (3, 3, 1, 8)) == 7            # one output, 8 inputs
+    assert _algo((4, 32, 32, 7), (3, 3, 1, 7)) == 5            # ... 7 inputs: rows
+    assert _algo((1, 64, 64, 64), (4, 4, 2, 64)) == 7          # two outputs, 64 inputs
+    assert _algo((1, 64, 64, 63), (4, 4, 2, 63)) == 5          # ... 63 inputs: rows
+    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) == 7        # DCGAN TF head b1
+    assert _algo((16, 32, 32, 128), (5, 5, 3, 128)) == 7       # DCGAN TF head b16
+    assert _algo((1, 32, 32, 127), (5, 5, 3, 127)) == 5        # ... 127 inputs: rows
+    assert _algo((1, 16, 16, 128), (5, 5, 3, 128)) == 7        # 256 pixels
+    assert _algo((1, 15, 16, 128), (5, 5, 3, 128)) == 0        # 240 pixels
+    assert _algo((1, 32, 32, 256), (4, 4, 4, 256)) == 5        # 4 outputs: rows
+    assert _algo((1, 256, 64, 64), (3, 3, 3, 256), 1, fmt="NCHW") == 0
     assert _algo((1, 2, 2, 1024), (5, 5, 512, 1024)) == 2      # dot: 4 pixels
     assert _algo((1, 4, 4, 1024), (5, 5, 512, 1024)) == 4      # lanes: batch-1 head
     assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1           # 1 input channel: direct
@@ -376,14 +395,15 @@ def test_igemm_isa_is_reported():
 
 @pytest.mark.parametrize("algo,cs,cb", [
     (a, cs, cb) for cs, cb in [(1, 32), (20, 20), (64, 64)]
-    for a in ([0, 1, 5] if cs <= 2 else [0, 2, 3, 4, 5])])
+    for a in ([0, 1, 5, 7] if cs <= 2 else [0, 2, 3, 4, 5, 7])])
 @pytest.mark.parametrize("hw", [3, 6, 20])
 def test_every_kernel_drops_inf_filter_taps_past_the_edge(isa, algo, cs, cb, hw):
     """An Inf/NaN filter entry at a tap that falls past the edge for some outputs: TF
     (col2im) drops the tap there and gives finite sums, not 0 * Inf = NaN. igemm and
     phase rows, which read a zero row for such taps, see the non-finite filter (in the
-    pack, or a check) and run GEMM + col2im instead; forced here, so every path is
-    covered whatever the dispatcher picks."""
+    pack, or a check) and run GEMM + col2im instead; scatter rows never adds a tap past
+    the edge into Y; forced here, so every path is covered whatever the dispatcher
+    picks."""
     x = np.ones((1, hw, hw, cs), np.float32)
     w = np.ones((3, 3, cb, cs), np.float32)
     w[2, 2, 5, 0] = np.inf              # past the edge for the first output row/column
@@ -415,3 +435,47 @@ def test_phase_rows_layers_with_an_inf_filter_match_tf_at_the_edges():
                                         None, 1, "VALID", "NWC")
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert got[0, 0, 5] == -np.inf and got[0, 1, 5] == np.inf
+
+
+def test_scatter_rows_bits_do_not_depend_on_the_band(rng):
+    """Each scatter-rows output is a sum in one fixed order (small rows, taps, runs)
+    whatever the band of big rows its task owns: bitwise the same for 1-256 small rows
+    per task (random data, so any order change shows), stride 3 and dilation 2 too.
+    Rows narrower than a run of pixels (20, 30 columns) put several small rows in one
+    run: the runs must not move with the band."""
+    _conv.set_scatter_rows(16)
+    for cin, cout, k, s, d, hw in [(56, 1, (9, 9), 2, 1, (23, 70)),
+                                   (56, 1, (9, 9), 2, 1, (17, 20)),
+                                   (40, 2, (3, 5), 3, (2, 1), (23, 30)),
+                                   (130, 3, (5, 5), 2, 1, (23, 70))]:
+        x = rng.standard_normal((2,) + hw + (cin,)).astype(np.float32)
+        w = rng.standard_normal(k + (cout, cin)).astype(np.float32)
+        outs = []
+        try:
+            for rows in (1, 3, 16, 256):
+                _conv.set_scatter_rows(rows)
+                outs.append(_run(2, x, w, s, "SAME", d, algo=7))
+        finally:
+            _conv.set_scatter_rows(16)
+        for y in outs[1:]:
+            np.testing.assert_array_equal(y, outs[0])
+        want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64),
+                                           None, s, "SAME", "NHWC", d)
+        np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4 * abs(want).max())
+
+
+def test_scatter_rows_hook_and_scratch_bound():
+    for bad in (0, 257):
+        with pytest.raises(ValueError, match="scatter rows"):
+            _conv.set_scatter_rows(bad)
+    # a very wide image: the kernel takes fewer big rows per task (its scratch stays
+    # bounded) and the answer is unchanged
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 6, 3000, 8)).astype(np.float32)
+    w = rng.standard_normal((9, 9, 1, 8)).astype(np.float32)
+    geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NHWC", None)
+    assert _conv.scatter_rows_scratch_bytes(geom.kernel_args()) < 1 << 20
+    got = _run(2, x, w, 2, "SAME", algo=7)
+    want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None,
+                                       2, "SAME", "NHWC")
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * abs(want).max())

@@ -91,7 +91,9 @@ def _paths():
     t("nhwc-lanes", (1, 4, 4, 160), (4, 4, 24, 160), 2, "SAME")
     t("nhwc-lanes-chunks", (2, 8, 9, 40), (3, 3, 20, 40), 2, "SAME")     # 144 pixels
     t("nhwc-lanes-float64", (1, 4, 5, 64), (3, 3, 10, 64), 2, "SAME", dtype=np.float64)
-    t("nhwc-one-out", (2, 24, 20, 40), (5, 5, 1, 40), 2, "SAME")         # unrolled col2im
+    t("nhwc-one-out", (1, 12, 20, 40), (5, 5, 1, 40), 2, "SAME")         # unrolled col2im
+    t("nhwc-scatter", (2, 24, 20, 40), (5, 5, 1, 40), 2, "SAME")
+    t("nhwc-scatter-float64", (2, 20, 21, 130), (3, 3, 3, 130), 2, "SAME", dtype=np.float64)
     t("nhwc-unpacked-gemm", (2, 4, 4, 160), (9, 9, 3, 160), 2, "SAME")   # 32-row GEMMs
     t("nhwc-dot-float64", (1, 2, 4, 136), (3, 3, 12, 136), 2, "SAME", dtype=np.float64)
     t("nhwc-grouped", (2, 12, 12, 40), (3, 3, 20, 40), 1, "SAME", groups=2)
@@ -182,8 +184,12 @@ def test_paths_cover_every_dispatch_choice():
                                               "SAME")) == 4
     assert _driver.choose_transpose_algo(geom((1, 4, 5, 64), (3, 3, 10, 64), 2,
                                               "SAME")) == 4
-    assert _driver.choose_transpose_algo(geom((2, 24, 20, 40), (5, 5, 1, 40), 2,
+    assert _driver.choose_transpose_algo(geom((1, 12, 20, 40), (5, 5, 1, 40), 2,
                                               "SAME")) == 0
+    assert _driver.choose_transpose_algo(geom((2, 24, 20, 40), (5, 5, 1, 40), 2,
+                                              "SAME")) == 7
+    assert _driver.choose_transpose_algo(geom((2, 20, 21, 130), (3, 3, 3, 130), 2,
+                                              "SAME")) == 7
     assert _driver.choose_transpose_algo(geom((1, 2, 4, 136), (3, 3, 12, 136), 2,
                                               "SAME")) == 2
     assert _driver.choose_transpose_algo(geom((2, 8, 13, 24), (3, 3, 12, 24), 2,

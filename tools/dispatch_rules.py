@@ -1,9 +1,9 @@
 """Measure the transposed-convolution kernels against each other around the dispatch
 rules in cdeconv/_driver.py (GEMM + col2im = 0, direct = 1, dot = 2, implicit GEMM = 3,
-pixel lanes = 4, phase rows = 5, Winograd phases = 6).
+pixel lanes = 4, phase rows = 5, Winograd phases = 6, scatter rows = 7).
 
     python tools/dispatch_rules.py [--threads 1,2] [--igemm-only | --rows-only |
-                                   --direct-only | --winograd-only]
+                                   --direct-only | --winograd-only | --scatter-only]
 
 For each shape: median of 5 loops of >= 30 ms per kernel, `out=` preallocated, each
 kernel's time, the fastest and what the dispatcher picks. The shapes are the suite's
@@ -15,7 +15,9 @@ channels), timed against GEMM, direct, igemm and phase rows; with --direct-only 
 direct-rows rule's shapes (1-8 input channels into 8-256), against the same; with
 --winograd-only the Winograd rule's shapes (2-3 taps per phase: stride-1 3x3, 4x4, 5x5
 and 3x3 stride 2, tiles and channels around the rule's bounds), against GEMM, igemm,
-pixel lanes and Winograd.
+pixel lanes and Winograd; with --scatter-only the scatter-rows rule's shapes (1-15
+output channels, deep and shallow, few and many pixels), against GEMM, igemm, phase
+rows and scatter rows.
 """
 import argparse
 
@@ -88,6 +90,20 @@ WINO_CASES = [  # the Winograd rule's edges: 2-3 taps per phase, tiles, channels
     (1, 64, 64, 32, 64, 3, 1), (1, 32, 32, 64, 32, 3, 1),
 ]
 
+SCATTER_CASES = [  # the scatter-rows rule's edges: 1-15 output channels
+    (1, 120, 160, 56, 1, 9, 2), (1, 240, 320, 56, 1, 9, 2), (1, 64, 64, 64, 1, 3, 1),
+    (1, 64, 64, 32, 1, 5, 2), (1, 64, 64, 16, 1, 4, 2), (4, 32, 32, 8, 1, 3, 2),
+    (1, 16, 16, 64, 1, 4, 2), (1, 8, 8, 64, 1, 4, 2), (1, 64, 64, 3, 1, 3, 2),
+    (16, 28, 28, 16, 1, 3, 2), (1, 64, 64, 4, 1, 9, 3), (1, 64, 64, 64, 2, 4, 2),
+    (1, 32, 32, 32, 2, 3, 2), (1, 64, 64, 4, 2, 3, 2), (1, 16, 16, 128, 2, 4, 2),
+    (1, 32, 32, 128, 3, 5, 2), (16, 32, 32, 128, 3, 5, 2), (1, 32, 32, 64, 3, 4, 2),
+    (16, 32, 32, 64, 3, 4, 2), (1, 110, 110, 96, 3, 7, 2), (1, 16, 16, 64, 3, 4, 2),
+    (1, 8, 8, 64, 3, 4, 2), (1, 224, 224, 3, 3, 3, 2), (1, 64, 64, 3, 3, 3, 1),
+    (1, 64, 64, 256, 3, 3, 1), (1, 64, 64, 32, 3, 4, 2), (1, 64, 64, 16, 4, 3, 2),
+    (1, 32, 32, 256, 4, 4, 2), (1, 64, 64, 64, 8, 4, 2), (1, 32, 32, 64, 8, 4, 2),
+    (1, 32, 32, 128, 8, 5, 2), (1, 64, 64, 64, 15, 4, 2),
+]
+
 
 def median_ms(fn, rounds=5):
     """Median over ``rounds`` samples of cdeconv bench's sampler (>= 30 ms loops), ms."""
@@ -95,7 +111,7 @@ def median_ms(fn, rounds=5):
     return float(np.median([_time_once(fn) for _ in range(rounds)])) * 1e3
 
 ALL_NAMES = {0: "gemm", 1: "direct", 2: "dot", 3: "igemm", 4: "lanes", 5: "rows",
-             6: "winograd"}
+             6: "winograd", 7: "scatter"}
 
 
 def main():
@@ -109,9 +125,12 @@ def main():
                     help="only the direct-rows rule's shapes")
     ap.add_argument("--winograd-only", action="store_true",
                     help="only the Winograd rule's shapes")
+    ap.add_argument("--scatter-only", action="store_true",
+                    help="only the scatter-rows rule's shapes")
     args = ap.parse_args()
     cases = (IGEMM_CASES if args.igemm_only else ROWS_CASES if args.rows_only
              else DIRECT_CASES if args.direct_only else WINO_CASES if args.winograd_only
+             else SCATTER_CASES if args.scatter_only
              # the rule lists share shapes at their common edge: each timed once
              else list(dict.fromkeys(CASES + IGEMM_CASES + ROWS_CASES + DIRECT_CASES)))
     rng = np.random.default_rng(0)
@@ -126,6 +145,7 @@ def main():
             names = ({a: ALL_NAMES[a] for a in (0, 1, 3, 5)}
                      if args.rows_only or args.direct_only
                      else {a: ALL_NAMES[a] for a in (0, 3, 4, 6)} if args.winograd_only
+                     else {a: ALL_NAMES[a] for a in (0, 3, 5, 7)} if args.scatter_only
                      else ALL_NAMES)
             # the direct kernel only where its rule could apply (few input channels),
             # Winograd only where it can run (2-D, 1-4 taps per phase)
