@@ -937,8 +937,13 @@ CD_CAT(cd_srrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
                     yr[BW - 1] = e0[nw2];
                 continue;
             }
-            for (cd_isz zw = 0; zw < BW; zw++)
-                yr[zw * Cbig + c] = ph[(zw % s2) * QW + zw / s2 - qlo];
+            for (cd_isz r = 0; r < s2 && r < BW; r++) {
+                const CD_T* restrict e = ph + r * QW - qlo;
+                CD_T* restrict yc = yr + r * Cbig + c;
+                const cd_isz nq = (BW - r + s2 - 1) / s2, ys = s2 * Cbig;
+                for (cd_isz q = 0; q < nq; q++)
+                    yc[q * ys] = e[q];
+            }
         }
     }
 }
