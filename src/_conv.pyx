@@ -1344,15 +1344,26 @@ DEF PR_MAX_SMALL_ROWS = 16
 DEF PR_TASKS_PER_THREAD = 4
 
 
-cdef inline isize _pr_task_rows(Geom* g, int n_threads) noexcept nogil:
-    """Big rows per phase-rows task: a whole number of phases along H (s1 big rows per
-    small row), PR_MAX_SMALL_ROWS small rows' worth at most (each task transposes the
-    rows it reads, those its neighbour reads too included), fewer until there are about
-    PR_TASKS_PER_THREAD tasks per thread. A row's arithmetic does not depend on its task."""
+cdef inline isize _pr_task_rows(Geom* g, int n_threads,
+                               isize max_small_rows=PR_MAX_SMALL_ROWS) noexcept nogil:
+    """Big rows per phase-rows (or scatter-rows) task: a whole number of phases along H
+    (s1 big rows per small row), max_small_rows small rows' worth at most (each task
+    packs the rows it reads, those its neighbour reads too included), fewer until there
+    are about PR_TASKS_PER_THREAD tasks per thread. A row's arithmetic does not depend
+    on its task."""
     cdef isize planes = g.groups * g.batch * g.big[0]
     cdef isize qrows = (g.big[1] + g.s[1] - 1) // g.s[1]
     cdef isize want = planes * qrows // (PR_TASKS_PER_THREAD * max(n_threads, 1))
-    return g.s[1] * min(<isize>PR_MAX_SMALL_ROWS, max(<isize>1, min(want, qrows)))
+    return g.s[1] * min(max_small_rows, max(<isize>1, min(want, qrows)))
+
+
+cdef inline void _band_task(isize task, isize planes, isize n_hb, isize rb, isize* grp,
+                            isize* bz, isize* zh0) noexcept nogil:
+    """Task ``task`` of the (group, image * D plane, band of rb big rows) tasks of the
+    phase-rows and scatter-rows kernels: its group, plane and first big row."""
+    grp[0] = task // (planes * n_hb)
+    bz[0] = (task % (planes * n_hb)) // n_hb
+    zh0[0] = (task % n_hb) * rb
 
 
 def phase_rows_scratch_bytes(tuple shapes, str dtype="float32"):
@@ -1383,7 +1394,7 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
     cdef isize n_hb = (g.big[1] + rb - 1) // rb
     cdef isize planes = g.batch * g.big[0]
     cdef isize n_tasks = g.groups * planes * n_hb
-    cdef isize sc, zn, task, grp, bz, zh0, rest
+    cdef isize sc, zn, task, grp, bz, zh0
     cdef int tid
     cdef cd_geom cg
     cdef floating* S = NULL
@@ -1408,10 +1419,7 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
         with nogil:
             for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
                 tid = threadid()
-                grp = task // (planes * n_hb)
-                rest = task % (planes * n_hb)
-                bz = rest // n_hb
-                zh0 = (rest % n_hb) * rb
+                _band_task(task, planes, n_hb, rb, &grp, &bz, &zh0)
                 if floating is float:
                     cd_pr_run_f(&cg, X, W, Y, S + tid * sc, zero, rb, grp, bz, zh0,
                                 min(g.big[1], zh0 + rb))
@@ -1483,10 +1491,8 @@ cdef int _run_scatter_rows(Geom* g, const floating* X, const floating* W, floati
     until there are about PR_TASKS_PER_THREAD tasks per thread; each output's sum has
     one fixed order whatever its band, so neither can change a bit."""
     cdef isize planes = g.batch * g.big[0]
-    cdef isize qrows = (g.big[1] + g.s[1] - 1) // g.s[1]
-    cdef isize want = g.groups * planes * qrows // (PR_TASKS_PER_THREAD * max(n_threads, 1))
-    cdef isize rb = g.s[1] * min(_SR_MAX_SMALL_ROWS, max(<isize>1, min(want, qrows)))
-    cdef isize n_hb, n_tasks, sc, task, grp, bz, zh0, rest
+    cdef isize rb = _pr_task_rows(g, n_threads, _SR_MAX_SMALL_ROWS)
+    cdef isize n_hb, n_tasks, sc, task, grp, bz, zh0
     cdef int tid
     cdef cd_geom cg
     cdef floating* S = NULL
@@ -1507,10 +1513,7 @@ cdef int _run_scatter_rows(Geom* g, const floating* X, const floating* W, floati
         with nogil:
             for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
                 tid = threadid()
-                grp = task // (planes * n_hb)
-                rest = task % (planes * n_hb)
-                bz = rest // n_hb
-                zh0 = (rest % n_hb) * rb
+                _band_task(task, planes, n_hb, rb, &grp, &bz, &zh0)
                 if floating is float:
                     cd_sr_run_f(&cg, X, W, Y, S + tid * sc, rb, grp, bz, zh0,
                                 min(g.big[1], zh0 + rb))
