@@ -155,6 +155,16 @@ cdef extern from "_dot.h" nogil:
     void cd_sr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                      double* S, Py_ssize_t rb, Py_ssize_t grp, Py_ssize_t bz,
                      Py_ssize_t zh0, Py_ssize_t zh1)
+    void cd_gemm_pack_f(Py_ssize_t K, Py_ssize_t N, const float* B, Py_ssize_t ldb,
+                        float* Bp)
+    void cd_gemm_pack_d(Py_ssize_t K, Py_ssize_t N, const double* B, Py_ssize_t ldb,
+                        double* Bp)
+    void cd_gemm_run_f(Py_ssize_t m0, Py_ssize_t m1, Py_ssize_t N, Py_ssize_t K,
+                       const float* A, Py_ssize_t lda, const float* Bp, float* C,
+                       Py_ssize_t ldc)
+    void cd_gemm_run_d(Py_ssize_t m0, Py_ssize_t m1, Py_ssize_t N, Py_ssize_t K,
+                       const double* A, Py_ssize_t lda, const double* Bp, double* C,
+                       Py_ssize_t ldc)
 
 ctypedef Py_ssize_t isize
 
@@ -257,6 +267,24 @@ DEF LANE_DW_BYTES = 4194304     # lane-parallel filter gradients for filters up 
 DEF LANE_WORK_BYTES = 16777216  # ... whose lanes' column buffers take <= 16 MiB in all
 DEF ABT_MAX_M = 32       # the unpacked A @ B^T kernel for GEMMs of <= this many rows
 DEF ABT_MIN_K = 128      # ... and at least this deep (measured: BLAS wins above 32 rows)
+DEF OWN_GEMM_ROWS = 96   # the forward's own GEMM: rows of C per task
+DEF OWN_GEMM_MAX_B = 1048576  # ... and a filter of <= 1M elements (4 MiB packed float)
+
+
+cdef isize _OWN_GEMM_MIN_N = 16   # the forward's own GEMM for >= this many channels
+
+
+def set_own_gemm(isize min_channels):
+    """The forward im2col + GEMM runs its GEMM on the igemm micro-kernel (_gemm_own) for
+    >= min_channels output channels (default 16; 0 = never, BLAS always): a hook for
+    tools/dispatch_rules.py and the tests to time and check both. Returns the previous
+    bound."""
+    global _OWN_GEMM_MIN_N
+    if min_channels < 0:
+        raise ValueError(f"min_channels must be >= 0, got {min_channels}")
+    before = _OWN_GEMM_MIN_N
+    _OWN_GEMM_MIN_N = min_channels
+    return before
 
 
 def set_gemm_tiles(int n):
@@ -324,6 +352,37 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
             continue
         gemm_rm(ta, tb, <int>mm, <int>nn, <int>k, <floating>1.0, a, <int>lda,
                 b, <int>ldb, beta, C + g * c_gs + m0 * ldc + n0, <int>ldc)
+
+
+cdef bint _gemm_own(isize m, isize n, isize k, const floating* A, isize lda,
+                    const floating* B, isize ldb, floating* C, isize ldc,
+                    int n_threads) noexcept nogil:
+    """C (m, n) := A (m, k) @ B (k, n), all row-major, on the igemm micro-kernel: B packed
+    once into its panels, tasks of OWN_GEMM_ROWS rows of C (fixed by the sizes: each
+    element is one FMA chain along k whatever the thread count). For the forward
+    im2col + GEMM, where A is the column buffer: OpenBLAS re-packs A per call and runs
+    its AVX2 kernels on AVX-512 machines. Returns False (C untouched) when the packed B
+    cannot be allocated, for the caller to fall back to BLAS."""
+    cdef isize blk = cd_ig_block_f() if floating is float else cd_ig_block_d()
+    cdef isize n_tasks = (m + OWN_GEMM_ROWS - 1) // OWN_GEMM_ROWS, task, m0, m1
+    cdef floating* Bp = <floating*>malloc(k * ((n + blk - 1) // blk * blk)
+                                          * sizeof(floating))
+    if Bp == NULL:
+        return False
+    if floating is float:
+        cd_gemm_pack_f(k, n, B, ldb, Bp)
+    else:
+        cd_gemm_pack_d(k, n, B, ldb, Bp)
+    for task in prange(n_tasks, nogil=True, schedule='static',
+                       num_threads=max(1, min(n_threads, n_tasks))):
+        m0 = task * OWN_GEMM_ROWS
+        m1 = min(m, m0 + OWN_GEMM_ROWS)
+        if floating is float:
+            cd_gemm_run_f(m0, m1, n, k, A, lda, Bp, C, ldc)
+        else:
+            cd_gemm_run_d(m0, m1, n, k, A, lda, Bp, C, ldc)
+    free(Bp)
+    return True
 
 
 # ---------------------------------------------------------------------------------
@@ -755,6 +814,10 @@ cdef void _forward_chunk(const Geom* g, const floating* X, const floating* W,
     cdef const floating* cols = _columns(g, X, r0, r1, w0, w1, work, n_threads, &ld, &gs)
     if not g.cfirst:
         # Y[pixels] (npix, C_small) = cols_g (npix, K) @ W_g, W (K, C_small)
+        if (g.groups == 1 and 0 < _OWN_GEMM_MIN_N <= g.cs and K * g.cs <= OWN_GEMM_MAX_B
+                and _gemm_own(npix, g.cs, K, cols, ld, W, C_small, Y + q0 * C_small,
+                              C_small, n_threads)):
+            return
         _gemm_tiled(NO_TRANS, NO_TRANS, npix, g.cs, K, cols, ld, gs,
                     W, C_small, g.cs,
                     Y + q0 * C_small, C_small, g.cs, g.groups, n_threads)

@@ -474,6 +474,21 @@ void cd_sr_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, T* S, cd_isz 
 CD_SR_ENTRY(float, f)
 CD_SR_ENTRY(double, d)
 
+#define CD_GEMM_ENTRY(T, s)                                                         \
+void cd_gemm_pack_##s(cd_isz K, cd_isz N, const T* B, cd_isz ldb, T* Bp)            \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_gpack_##s, (K, N, B, ldb, Bp))                                 \
+    cd_gpack_##s##_base(K, N, B, ldb, Bp);                                          \
+}                                                                                   \
+void cd_gemm_run_##s(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const T* A,          \
+                     cd_isz lda, const T* Bp, T* C, cd_isz ldc)                     \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_grun_##s, (m0, m1, N, K, A, lda, Bp, C, ldc))                  \
+    cd_grun_##s##_base(m0, m1, N, K, A, lda, Bp, C, ldc);                           \
+}
+CD_GEMM_ENTRY(float, f)
+CD_GEMM_ENTRY(double, d)
+
 #define CD_WI_ENTRY(T, s)                                                           \
 void cd_wi_filter_##s(const cd_wino* p, const T* W, T* U, cd_isz j0, cd_isz j1,     \
                       T* tmp)                                                       \

@@ -181,6 +181,17 @@ void cd_sr_run_f(const cd_geom* g, const float* X, const float* W, float* Y, flo
 void cd_sr_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                  double* S, cd_isz rb, cd_isz grp, cd_isz bz, cd_isz zh0, cd_isz zh1);
 
+/* A plain GEMM on the igemm micro-kernel: C (rows ldc apart) := A (M x K, rows lda
+ * apart) @ B (K x N, rows ldb apart). cd_gemm_pack fills Bp (K * (N rounded up to
+ * cd_ig_block()) elements) once; cd_gemm_run writes C's rows [m0, m1), safe
+ * concurrently for disjoint row ranges. Each element is one FMA chain along k. */
+void cd_gemm_pack_f(cd_isz K, cd_isz N, const float* B, cd_isz ldb, float* Bp);
+void cd_gemm_pack_d(cd_isz K, cd_isz N, const double* B, cd_isz ldb, double* Bp);
+void cd_gemm_run_f(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const float* A, cd_isz lda,
+                   const float* Bp, float* C, cd_isz ldc);
+void cd_gemm_run_d(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const double* A, cd_isz lda,
+                   const double* Bp, double* C, cd_isz ldc);
+
 /* The Winograd phase kernel's transforms and per-position GEMMs (channels-last, one
  * group, 2-D; the blocking and threads are the caller's): see _wino_impl.h.
  * Matrices row-major, in double: bt (a x a) = B^T, at (m x a) = A^T, g (a x r) = G,

@@ -79,9 +79,14 @@ CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* cons
             for (int v = 0; v < NV; v++)
                 __builtin_memcpy(y[i] + v * CD_VL, &acc[i][v], sizeof(CD_VEC));
     } else {
-        for (int i = 0; i < MR; i++)
-            for (cd_isz c = 0; c < nc; c++)
+        /* a partial panel: its whole vectors, then the last one's lanes */
+        const int nfull = (int)(nc / CD_VL);
+        for (int i = 0; i < MR; i++) {
+            for (int v = 0; v < nfull && v < NV; v++)
+                __builtin_memcpy(y[i] + v * CD_VL, &acc[i][v], sizeof(CD_VEC));
+            for (cd_isz c = (cd_isz)nfull * CD_VL; c < nc; c++)
                 y[i][c] = acc[i][c / CD_VL][c % CD_VL];
+        }
     }
 }
 
@@ -944,6 +949,58 @@ CD_CAT(cd_srrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
                 for (cd_isz q = 0; q < nq; q++)
                     yc[q * ys] = e[q];
             }
+        }
+    }
+}
+
+
+/* ---- a plain GEMM on the micro-kernel (the im2col + GEMM forward conv, where BLAS's
+ * packing and, on AVX-512 machines, its AVX2 kernels cost half the speed):
+ *     C[i][j] = sum over k < K of A[i * lda + k] * B[k * ldb + j]
+ * B packed once into panels of up to CD_IG_NV vectors of columns (cd_gpack_), A read in
+ * place. Each element of C is one FMA chain along k: the tiling cannot change a bit. */
+
+/* Bp (K * N rounded up to the panel width) := B's panels: the panel of columns
+ * [n0, n0 + nr) at Bp + n0 * K, Bp[n0 * K + k * nr + c] = B[k][n0 + c] (zeros past N). */
+static void
+CD_CAT(cd_gpack_, CD_SUF)(cd_isz K, cd_isz N, const CD_T* B, cd_isz ldb, CD_T* Bp)
+{
+    const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL;
+    for (cd_isz n0 = 0; n0 < N; n0 += pb) {
+        const cd_isz nv = N - n0 < pb ? N - n0 : pb;
+        const cd_isz nr = (nv + CD_VL - 1) / CD_VL * CD_VL;
+        CD_T* P = Bp + n0 * K;
+        for (cd_isz k = 0; k < K; k++) {
+            const CD_T* b = B + k * ldb + n0;
+            for (cd_isz c = 0; c < nv; c++)
+                P[k * nr + c] = b[c];
+            for (cd_isz c = nv; c < nr; c++)
+                P[k * nr + c] = 0;
+        }
+    }
+}
+
+/* C's rows [m0, m1), every column, from the packed B. */
+static void
+CD_CAT(cd_grun_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const CD_T* A,
+                         cd_isz lda, const CD_T* Bp, CD_T* C, cd_isz ldc)
+{
+    const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL;
+    const CD_T* a[8];
+    CD_T* y[8];
+    for (cd_isz n0 = 0; n0 < N; n0 += pb) {
+        const cd_isz nv = N - n0 < pb ? N - n0 : pb;
+        const cd_isz nr = (nv + CD_VL - 1) / CD_VL * CD_VL;
+        const int NV = (int)(nr / CD_VL);
+        const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
+        const CD_T* bt = Bp + n0 * K;
+        for (cd_isz m = m0; m < m1; m += MR) {
+            const int mr = (int)(m1 - m < MR ? m1 - m : MR);
+            for (int i = 0; i < mr; i++) {
+                a[i] = A + (m + i) * lda;
+                y[i] = C + (m + i) * ldc + n0;
+            }
+            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, K, nr, y, nv);
         }
     }
 }

@@ -366,6 +366,70 @@ def test_igemm_forward_1d_3d_nan_and_threads(rng):
     np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
+# (input channels, output channels, kernel, stride, padding): the im2col + GEMM forward's
+# own GEMM (src/_igemm_impl.h cd_grun_): partial panels, every tile-row remainder
+OWN_GEMM_CASES = [
+    (1, 56, (9, 9), 2, "SAME"),       # FSRCNN turned round
+    (3, 128, (5, 5), 2, "SAME"),      # DCGAN head turned round
+    (3, 96, (7, 7), 2, "VALID"),
+    (2, 16, (3, 3), 1, "SAME"),       # one vector
+    (1, 17, (2, 2), 2, "VALID"),      # 16 + 1 channel
+    (3, 200, (3, 3), 1, "SAME"),      # 3 panels + 8
+]
+
+
+@pytest.mark.parametrize("case", OWN_GEMM_CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_forward_own_gemm_matches_the_reference(case, dtype, isa, rng):
+    cin, cout, k, s, padding = case
+    before = _conv.set_own_gemm(16)
+    try:
+        for batch, hw in [(2, (19, 23)), (1, (40, 9)), (1, (k[0], k[1]))]:
+            x = dyadic(rng, (batch,) + hw + (cin,), dtype)
+            w = dyadic(rng, k + (cin, cout), dtype)
+            geom = _geometry.forward_geometry(2, x, w, s, padding, "NHWC", None)
+            assert _driver.choose_forward_algo(geom) == 0
+            want = _reference.conv2d(x, w, s, padding, "NHWC")
+            got = np.full(geom.shape("small"), np.nan, dtype)
+            _driver.run(geom, x, w, got, "forward", algo=0)
+            np.testing.assert_array_equal(got, want, err_msg=f"{isa}, batch {batch}, {hw}")
+    finally:
+        _conv.set_own_gemm(before)
+
+
+def test_forward_own_gemm_threads_hook_and_nonfinite():
+    r = np.random.default_rng(5)
+    x = r.standard_normal((2, 61, 47, 1)).astype(np.float32)
+    w = r.standard_normal((9, 9, 1, 56)).astype(np.float32)
+    want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 2, "SAME")
+    before_threads = cdeconv.get_num_threads()
+    before = _conv.set_own_gemm(16)
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            cdeconv.set_num_threads(n)
+            outs.append(cdeconv.conv2d(x, w, 2, "SAME"))
+        assert _conv.set_own_gemm(0) == 16          # returns the previous bound
+        blas = cdeconv.conv2d(x, w, 2, "SAME")
+        _conv.set_own_gemm(16)
+        x[0, 30, 20, 0] = np.nan
+        w[4, 4, 0, 7] = np.inf
+        got = cdeconv.conv2d(x, w, 2, "SAME")
+        with pytest.raises(ValueError, match="min_channels"):
+            _conv.set_own_gemm(-1)
+    finally:
+        cdeconv.set_num_threads(before_threads)
+        _conv.set_own_gemm(before)
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
+    tol = 1e-4 * np.abs(want).max()
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=tol)
+    np.testing.assert_allclose(blas, want, rtol=1e-4, atol=tol)
+    ref = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 2, "SAME")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+
+
 def test_forward_dispatch_rule():
     def algo(x, w, s=2, padding="SAME", fmt="NHWC"):
         geom = _geometry.forward_geometry(2, np.empty(x, np.float32),
