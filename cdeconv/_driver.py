@@ -191,6 +191,19 @@ WINOGRAD = 6
 FWD_IGEMM_MIN_OUT_CHANNELS = 16
 FWD_IGEMM_MIN_IN_CHANNELS = 16
 FWD_IGEMM_MIN_PIXELS = 16
+#: The forward "tap rows" kernel (src/_conv.pyx _run_forward_taps, cd_gemm_taps): im2col +
+#: GEMM with no column buffer (a zero-padded input band, the kernel rows as taps of
+#: kw * cb contiguous inputs), for 1-D/2-D, one group, no width dilation, >=
+#: FWD_TAPS_MIN_OUT_CHANNELS output channels, a filter of <= FWD_TAPS_MAX_FILTER elements
+#: and >= FWD_IGEMM_MIN_PIXELS output pixels: taken from FWD_TAPS_MIN_PIXELS output
+#: pixels, and below that where the implicit GEMM's rule does not apply (forced kernels
+#: on the suite turned round, 1 and 2 threads: tap rows / igemm 0.9-1.1x at batch 1 with
+#: 256-3136 pixels, where igemm wins at 2 threads, 1.0-2.1x from 4096 pixels; tap rows /
+#: im2col + GEMM 1.1-1.8x on 1-3 channel images).
+FWD_TAPS_MIN_OUT_CHANNELS = 3
+FWD_TAPS_MAX_FILTER = 1 << 20
+FWD_TAPS_MIN_PIXELS = 4096
+FWD_TAPS = 5
 
 
 def _gemm_tiles():
@@ -276,24 +289,29 @@ def choose_transpose_algo(geom):
 
 
 def choose_forward_algo(geom):
-    """The forward-convolution kernel: 0 = im2col + GEMM, 3 = implicit GEMM (see
-    above). Depends only on the shapes."""
+    """The forward-convolution kernel: 0 = im2col + GEMM, 3 = implicit GEMM, 5 = tap
+    rows (see above). Depends only on the shapes."""
     if geom.cf or math.prod(geom.k) > _conv.DOT_MAX_TAPS:
         return 0
     pixels = geom.batch * math.prod(geom.small)
-    if (geom.cs >= FWD_IGEMM_MIN_OUT_CHANNELS and geom.cb >= FWD_IGEMM_MIN_IN_CHANNELS
+    filt = math.prod(geom.k) * geom.groups * geom.cb * geom.cs
+    taps = (geom.cs >= FWD_TAPS_MIN_OUT_CHANNELS and filt <= FWD_TAPS_MAX_FILTER
             and pixels >= FWD_IGEMM_MIN_PIXELS
-            and math.prod(geom.k) * geom.groups * geom.cb * geom.cs
-            <= IGEMM_MAX_FILTER_ELEMENTS):
+            and _conv.forward_taps_fits(geom.kernel_args()))
+    if taps and pixels >= FWD_TAPS_MIN_PIXELS:
+        return FWD_TAPS
+    if (geom.cs >= FWD_IGEMM_MIN_OUT_CHANNELS and geom.cb >= FWD_IGEMM_MIN_IN_CHANNELS
+            and pixels >= FWD_IGEMM_MIN_PIXELS and filt <= IGEMM_MAX_FILTER_ELEMENTS):
         return 3
-    return 0
+    return FWD_TAPS if taps else 0
 
 
 #: kernels that never call BLAS, so run without the BLAS guard (1.6 us a call): the
 #: transposed direct rows, dot, pixel lanes and scatter rows, and the forward implicit
-#: GEMM. (The transposed igemm and phase rows hand an Inf/NaN filter to GEMM + col2im.)
+#: GEMM and tap rows. (The transposed igemm and phase rows hand an Inf/NaN filter to
+#: GEMM + col2im.)
 _NO_BLAS = frozenset({("transpose", 1), ("transpose", 2), ("transpose", 4),
-                      ("transpose", 7), ("forward", 3)})
+                      ("transpose", 7), ("forward", 3), ("forward", 5)})
 
 #: the kernel choice per kind of op (memoised on the geometry by run)
 _CHOOSE = {"transpose": choose_transpose_algo, "forward": choose_forward_algo}

@@ -39,7 +39,7 @@ OpenMP pools never run at once.
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memset
+from libc.string cimport memset, memcpy
 
 from _blas cimport gemm_rm, Trans, NO_TRANS, TRANS
 
@@ -165,6 +165,15 @@ cdef extern from "_dot.h" nogil:
     void cd_gemm_run_d(Py_ssize_t m0, Py_ssize_t m1, Py_ssize_t N, Py_ssize_t K,
                        const double* A, Py_ssize_t lda, const double* Bp, double* C,
                        Py_ssize_t ldc)
+    void cd_gemm_taps_f(Py_ssize_t m0, Py_ssize_t m1, Py_ssize_t OW, Py_ssize_t OH,
+                        Py_ssize_t nlo, Py_ssize_t N, Py_ssize_t nt, Py_ssize_t K, const float* Xp,
+                        Py_ssize_t istep, Py_ssize_t ystep, Py_ssize_t tstep,
+                        Py_ssize_t xstep, const float* Bp, float* C, Py_ssize_t ldc)
+    void cd_gemm_taps_d(Py_ssize_t m0, Py_ssize_t m1, Py_ssize_t OW, Py_ssize_t OH,
+                        Py_ssize_t nlo, Py_ssize_t N, Py_ssize_t nt, Py_ssize_t K, const double* Xp,
+                        Py_ssize_t istep, Py_ssize_t ystep, Py_ssize_t tstep,
+                        Py_ssize_t xstep, const double* Bp, double* C, Py_ssize_t ldc)
+    enum: CD_GT_MAX_TAPS
 
 ctypedef Py_ssize_t isize
 
@@ -899,6 +908,120 @@ cdef void _bpf_lane(const Geom* g, const floating* X, const floating* DY, floati
 
 
 # ---------------------------------------------------------------------------------
+# Forward tap rows: the im2col + GEMM forward without the column buffer
+# ---------------------------------------------------------------------------------
+
+DEF FT_BAND_ELEMENTS = 262144   # a padded input band of about 1 MiB (float32)
+DEF FT_TASK_COLUMNS = 64        # output channels per task
+
+
+def forward_taps_fits(tuple shapes):
+    """Whether the tap-rows forward (algo 5) takes this geometry: 1-D/2-D, one group, no
+    dilation along the width, at most CD_GT_MAX_TAPS kernel rows."""
+    cdef Geom g
+    _make_geom(&g, shapes, False)
+    return (g.groups == 1 and g.k[0] == 1 and g.big[0] == 1 and g.small[0] == 1
+            and g.d[2] == 1 and g.k[1] <= CD_GT_MAX_TAPS)
+
+
+cdef void _ft_pad_band(const Geom* g, const floating* X, floating* Xp, isize b0,
+                       isize nimg, isize iy0, isize Hb, isize Wp,
+                       int n_threads) noexcept nogil:
+    """Xp (nimg, Hb, Wp, cb) := input rows iy0.. of images b0.. (columns from -pad),
+    zeros outside the image."""
+    cdef isize H = g.big[1], W = g.big[2], cb = g.cb, q, iy, j0, j1
+    cdef floating* row
+    j0 = min(Wp, g.pad[2])                  # the first padded column inside the image
+    j1 = max(j0, min(Wp, g.pad[2] + W))     # ... and past its last
+    for q in prange(nimg * Hb, nogil=True, schedule='static', num_threads=n_threads):
+        row = Xp + q * Wp * cb
+        iy = iy0 + q % Hb
+        if iy < 0 or iy >= H:
+            memset(row, 0, Wp * cb * sizeof(floating))
+            continue
+        memset(row, 0, j0 * cb * sizeof(floating))
+        memcpy(row + j0 * cb, X + (((b0 + q // Hb) * H + iy) * W + j0 - g.pad[2]) * cb,
+               (j1 - j0) * cb * sizeof(floating))
+        memset(row + j1 * cb, 0, (Wp - j1) * cb * sizeof(floating))
+
+
+cdef int _run_forward_taps(const Geom* g, const floating* X, const floating* W,
+                           floating* Y, int n_threads) except -1:
+    """The forward conv (forward_taps_fits) as im2col + GEMM with no column buffer: the
+    filter packed once (cd_gemm_pack, K = kh * kw * cb rows), then band by band a
+    zero-padded copy of the input the band reads and tasks of OWN_GEMM_ROWS output pixels
+    on cd_gemm_taps (the kernel rows are its taps, each kw * cb contiguous inputs). A band
+    is as many whole images as fit in FT_BAND_ELEMENTS, or rows of one image. Same bits
+    as _gemm_own on the column buffer, for every split and thread count."""
+    cdef isize OH = g.small[1], OW = g.small[2], N = g.cs, cb = g.cb
+    cdef isize kh = g.k[1], kw = g.k[2], sy = g.s[1], sx = g.s[2], dy = g.d[1]
+    cdef isize Kt = kh * kw * cb, Wp = (OW - 1) * sx + kw
+    cdef isize Hi = (OH - 1) * sy + (kh - 1) * dy + 1       # an image's padded rows
+    cdef isize blk = cd_ig_block_f() if floating is float else cd_ig_block_d()
+    cdef isize rows = OH, nimg = 1, Hb, b, oy0, oy1, npix, n_tasks, task, m0, m1, n0, n1
+    cdef isize n_runs, pan, n_pan
+    cdef floating* Bp = NULL
+    cdef floating* Xp = NULL
+    cdef floating* C
+    n_threads = _threads_for(g, n_threads)
+    # tasks: runs of OWN_GEMM_ROWS output pixels x column blocks of FT_TASK_COLUMNS
+    # (whole panels), so batch-1 layers with few pixels still spread over the threads
+    pan = max(blk, FT_TASK_COLUMNS // blk * blk)
+    n_pan = (N + pan - 1) // pan
+    if Hi * Wp * cb <= FT_BAND_ELEMENTS:
+        # whole images, enough for about 4 runs per thread (band <= 4 budgets)
+        nimg = max(FT_BAND_ELEMENTS // (Hi * Wp * cb),
+                   min(4 * FT_BAND_ELEMENTS // (Hi * Wp * cb),
+                       (4 * n_threads * OWN_GEMM_ROWS + OH * OW - 1) // (OH * OW)))
+        nimg = min(g.batch, nimg)
+    else:
+        rows = max(<isize>1, (FT_BAND_ELEMENTS // (Wp * cb) - (kh - 1) * dy - 1) // sy + 1)
+    try:
+        Bp = <floating*>malloc(Kt * ((N + blk - 1) // blk * blk) * sizeof(floating))
+        Xp = <floating*>malloc(nimg * ((rows - 1) * sy + (kh - 1) * dy + 1) * Wp * cb
+                               * sizeof(floating))
+        if Bp == NULL or Xp == NULL:
+            raise MemoryError("cdeconv: cannot allocate the tap-rows forward's buffers")
+        with nogil:
+            if floating is float:
+                cd_gemm_pack_f(Kt, N, W, N, Bp)
+            else:
+                cd_gemm_pack_d(Kt, N, W, N, Bp)
+            b = 0
+            while b < g.batch:
+                nimg = min(nimg, g.batch - b)
+                oy0 = 0
+                while oy0 < OH:
+                    oy1 = min(OH, oy0 + rows)
+                    Hb = (oy1 - oy0 - 1) * sy + (kh - 1) * dy + 1
+                    _ft_pad_band(g, X, Xp, b, nimg, oy0 * sy - g.pad[1], Hb, Wp, n_threads)
+                    npix = nimg * (oy1 - oy0) * OW
+                    C = Y + (b * OH + oy0) * OW * N
+                    n_runs = (npix + OWN_GEMM_ROWS - 1) // OWN_GEMM_ROWS
+                    n_tasks = n_runs * n_pan
+                    for task in prange(n_tasks, schedule='static',
+                                       num_threads=max(1, min(n_threads, n_tasks))):
+                        m0 = (task // n_pan) * OWN_GEMM_ROWS
+                        m1 = min(npix, m0 + OWN_GEMM_ROWS)
+                        n0 = (task % n_pan) * pan
+                        n1 = min(N, n0 + pan)
+                        if floating is float:
+                            cd_gemm_taps_f(m0, m1, OW, OH, n0, n1, kh, kw * cb, Xp,
+                                           Hb * Wp * cb, sy * Wp * cb, dy * Wp * cb,
+                                           sx * cb, Bp, C, N)
+                        else:
+                            cd_gemm_taps_d(m0, m1, OW, OH, n0, n1, kh, kw * cb, Xp,
+                                           Hb * Wp * cb, sy * Wp * cb, dy * Wp * cb,
+                                           sx * cb, Bp, C, N)
+                    oy0 = oy1
+                b += nimg
+    finally:
+        free(Bp)
+        free(Xp)
+    return 0
+
+
+# ---------------------------------------------------------------------------------
 # Python entry points (arguments already validated by cdeconv._geometry)
 # ---------------------------------------------------------------------------------
 
@@ -966,18 +1089,24 @@ def conv_forward(const floating[::1] x, const floating[::1] w, floating[::1] y,
 
     x : IN  flat big-side array;  w : IN  flat filter (kd, kh, kw, big_c/groups, small_c)
     y : OUT flat small-side array, every element written
-    algo : 0 im2col + GEMM; 3 implicit GEMM (channels-last, non-empty x only; chosen by
-           cdeconv._driver)
+    algo : 0 im2col + GEMM; 3 implicit GEMM; 5 tap rows (forward_taps_fits) (3 and 5
+           channels-last, non-empty x only; chosen by cdeconv._driver)
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
     if algo != 0:
-        if algo != 3 or channels_first:
-            raise ValueError("the forward kernels are 0 and 3 (channels-last)")
+        if algo not in (3, 5) or channels_first:
+            raise ValueError("the forward kernels are 0, 3 and 5 (3, 5 channels-last)")
         if g.taps > CD_MAX_TAPS:
             raise ValueError(f"the igemm kernel takes at most {CD_MAX_TAPS} taps")
+        if algo == 5 and not forward_taps_fits(shapes):
+            raise ValueError("the tap-rows forward takes 1-D/2-D, one group, no width "
+                             f"dilation, at most {CD_GT_MAX_TAPS} kernel rows")
         if y.shape[0] != 0 and x.shape[0] != 0:
-            _run_igemm(&g, &x[0], &w[0], &y[0], n_threads, True)
+            if algo == 5:
+                _run_forward_taps(&g, &x[0], &w[0], &y[0], n_threads)
+            else:
+                _run_igemm(&g, &x[0], &w[0], &y[0], n_threads, True)
             return
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], False, n_threads, chunk_bytes)

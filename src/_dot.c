@@ -485,6 +485,16 @@ void cd_gemm_run_##s(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const T* A,      
 {                                                                                   \
     CD_ISA_SWITCH(cd_grun_##s, (m0, m1, N, K, A, lda, Bp, C, ldc))                  \
     cd_grun_##s##_base(m0, m1, N, K, A, lda, Bp, C, ldc);                           \
+}                                                                                   \
+void cd_gemm_taps_##s(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo,       \
+                      cd_isz N, cd_isz nt, cd_isz K, const T* Xp, cd_isz istep,     \
+                      cd_isz ystep, cd_isz tstep, cd_isz xstep, const T* Bp, T* C,  \
+                      cd_isz ldc)                                                   \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_gtap_##s, (m0, m1, OW, OH, nlo, N, nt, K, Xp, istep, ystep,    \
+                                tstep, xstep, Bp, C, ldc))                          \
+    cd_gtap_##s##_base(m0, m1, OW, OH, nlo, N, nt, K, Xp, istep, ystep, tstep,      \
+                       xstep, Bp, C, ldc);                                          \
 }
 CD_GEMM_ENTRY(float, f)
 CD_GEMM_ENTRY(double, d)

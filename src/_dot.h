@@ -191,6 +191,21 @@ void cd_gemm_run_f(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const float* A, cd_
                    const float* Bp, float* C, cd_isz ldc);
 void cd_gemm_run_d(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const double* A, cd_isz lda,
                    const double* Bp, double* C, cd_isz ldc);
+/* The forward conv as that GEMM without a column buffer (cd_gtap_ in _igemm_impl.h):
+ * C's rows [m0, m1), columns [nlo, N) (nlo a multiple of cd_ig_block()) = output pixels
+ * of a band of whole rows (OW wide, OH rows an image),
+ * each the sum over nt <= CD_GT_MAX_TAPS tap rows of K contiguous inputs at
+ * Xp + j * istep + oy * ystep + t * tstep + ox * xstep (zero-padded input, image j of
+ * the band) times B's rows [t * K, (t + 1) * K) as packed by cd_gemm_pack (nt * K rows). */
+#define CD_GT_MAX_TAPS 64
+void cd_gemm_taps_f(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo, cd_isz N,
+                    cd_isz nt,
+                    cd_isz K, const float* Xp, cd_isz istep, cd_isz ystep, cd_isz tstep,
+                    cd_isz xstep, const float* Bp, float* C, cd_isz ldc);
+void cd_gemm_taps_d(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo, cd_isz N,
+                    cd_isz nt,
+                    cd_isz K, const double* Xp, cd_isz istep, cd_isz ystep, cd_isz tstep,
+                    cd_isz xstep, const double* Bp, double* C, cd_isz ldc);
 
 /* The Winograd phase kernel's transforms and per-position GEMMs (channels-last, one
  * group, 2-D; the blocking and threads are the caller's): see _wino_impl.h.

@@ -1004,3 +1004,48 @@ CD_CAT(cd_grun_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const CD_T* A
         }
     }
 }
+
+/* The forward conv's "tap rows" GEMM on zero-padded input (no column buffer): output
+ * pixel m of a band of whole output rows (r = m / OW: image j = r / OH, row oy = r % OH,
+ * ox = m % OW) reads, for tap row t < nt, the K = kw * cb contiguous values at
+ * Xp + j * istep + oy * ystep + t * tstep + ox * xstep, against rows [t * K, (t + 1) * K)
+ * of B packed by cd_gpack_ (nt * K rows); C's row m (ldc apart) gets columns [nlo, N)
+ * (nlo a multiple of the panel width). The order along (t, k) is im2col's (ky, kx, c):
+ * the same bits as cd_grun_ on the column buffer. */
+static void
+CD_CAT(cd_gtap_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo, cd_isz N,
+                         cd_isz nt,
+                         cd_isz K, const CD_T* Xp, cd_isz istep, cd_isz ystep,
+                         cd_isz tstep, cd_isz xstep, const CD_T* Bp, CD_T* C, cd_isz ldc)
+{
+    const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL;
+    const CD_T* a[8 * CD_GT_MAX_TAPS];
+    const CD_T* bt[CD_GT_MAX_TAPS];
+    CD_T* y[8];
+    for (cd_isz n0 = nlo; n0 < N; n0 += pb) {
+        const cd_isz nv = N - n0 < pb ? N - n0 : pb;
+        const cd_isz nr = (nv + CD_VL - 1) / CD_VL * CD_VL;
+        const int NV = (int)(nr / CD_VL);
+        const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
+        for (cd_isz t = 0; t < nt; t++)
+            bt[t] = Bp + n0 * nt * K + t * K * nr;
+        cd_isz r = m0 / OW, ox = m0 - r * OW, j = r / OH, oy = r - j * OH;
+        for (cd_isz m = m0; m < m1; m += MR) {
+            const int mr = (int)(m1 - m < MR ? m1 - m : MR);
+            for (int i = 0; i < mr; i++) {
+                const CD_T* base = Xp + j * istep + oy * ystep + ox * xstep;
+                for (cd_isz t = 0; t < nt; t++)
+                    a[t * mr + i] = base + t * tstep;
+                y[i] = C + (m + i) * ldc + n0;
+                if (++ox == OW) {
+                    ox = 0;
+                    if (++oy == OH) {
+                        oy = 0;
+                        j++;
+                    }
+                }
+            }
+            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, K, nr, y, nv);
+        }
+    }
+}

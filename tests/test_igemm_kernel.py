@@ -366,68 +366,86 @@ def test_igemm_forward_1d_3d_nan_and_threads(rng):
     np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
-# (input channels, output channels, kernel, stride, padding): the im2col + GEMM forward's
-# own GEMM (src/_igemm_impl.h cd_grun_): partial panels, every tile-row remainder
+# (input channels, output channels, kernel, stride, padding, dilation): the forward's own
+# GEMM on the column buffer (algo 0, src/_igemm_impl.h cd_grun_) and without it (tap rows,
+# algo 5, cd_gtap_): partial panels, every tile-row remainder, images that wrap in a tile
 OWN_GEMM_CASES = [
-    (1, 56, (9, 9), 2, "SAME"),       # FSRCNN turned round
-    (3, 128, (5, 5), 2, "SAME"),      # DCGAN head turned round
-    (3, 96, (7, 7), 2, "VALID"),
-    (2, 16, (3, 3), 1, "SAME"),       # one vector
-    (1, 17, (2, 2), 2, "VALID"),      # 16 + 1 channel
-    (3, 200, (3, 3), 1, "SAME"),      # 3 panels + 8
+    (1, 56, (9, 9), 2, "SAME", 1),       # FSRCNN turned round
+    (3, 128, (5, 5), 2, "SAME", 1),      # DCGAN head turned round
+    (3, 96, (7, 7), 2, "VALID", 1),
+    (2, 16, (3, 3), 1, "SAME", (2, 1)),  # one vector, dilated rows
+    (1, 17, (2, 2), 2, "VALID", 1),      # 16 + 1 channels
+    (3, 200, (3, 3), 1, "SAME", 1),      # 3 panels + 8
+    (5, 3, (4, 3), (1, 3), [[0, 0], [2, 1], [0, 3], [0, 0]], 1),   # 3 channels, padding
 ]
 
 
+def _forced_forward(algo, x, w, s, padding, d=None):
+    geom = _geometry.forward_geometry(2, x, w, s, padding, "NHWC", d)
+    y = np.full(geom.shape("small"), np.nan, x.dtype)
+    _driver.run(geom, x, w, y, "forward", algo=algo)
+    return y
+
+
+@pytest.mark.parametrize("algo", [0, 5], ids=["own-gemm", "tap-rows"])
 @pytest.mark.parametrize("case", OWN_GEMM_CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_forward_own_gemm_matches_the_reference(case, dtype, isa, rng):
-    cin, cout, k, s, padding = case
+def test_forward_own_gemm_and_tap_rows_match_the_reference(algo, case, dtype, isa, rng):
+    cin, cout, k, s, padding, d = case
     before = _conv.set_own_gemm(16)
     try:
-        for batch, hw in [(2, (19, 23)), (1, (40, 9)), (1, (k[0], k[1]))]:
+        for batch, hw in [(2, (19, 23)), (1, (40, 9)), (3, (k[0] + 1, k[1] + 2))]:
             x = dyadic(rng, (batch,) + hw + (cin,), dtype)
             w = dyadic(rng, k + (cin, cout), dtype)
-            geom = _geometry.forward_geometry(2, x, w, s, padding, "NHWC", None)
-            assert _driver.choose_forward_algo(geom) == 0
-            want = _reference.conv2d(x, w, s, padding, "NHWC")
-            got = np.full(geom.shape("small"), np.nan, dtype)
-            _driver.run(geom, x, w, got, "forward", algo=0)
-            np.testing.assert_array_equal(got, want, err_msg=f"{isa}, batch {batch}, {hw}")
+            want = _reference.conv2d(x, w, s, padding, "NHWC", d)
+            np.testing.assert_array_equal(_forced_forward(algo, x, w, s, padding, d), want,
+                                          err_msg=f"{isa}, batch {batch}, {hw}")
     finally:
         _conv.set_own_gemm(before)
 
 
-def test_forward_own_gemm_threads_hook_and_nonfinite():
+def test_tap_rows_bands_threads_and_nonfinite():
     r = np.random.default_rng(5)
-    x = r.standard_normal((2, 61, 47, 1)).astype(np.float32)
-    w = r.standard_normal((9, 9, 1, 56)).astype(np.float32)
-    want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 2, "SAME")
-    before_threads = cdeconv.get_num_threads()
-    before = _conv.set_own_gemm(16)
-    try:
-        outs = []
-        for n in (1, 2, 3):
-            cdeconv.set_num_threads(n)
-            outs.append(cdeconv.conv2d(x, w, 2, "SAME"))
-        assert _conv.set_own_gemm(0) == 16          # returns the previous bound
-        blas = cdeconv.conv2d(x, w, 2, "SAME")
-        _conv.set_own_gemm(16)
-        x[0, 30, 20, 0] = np.nan
-        w[4, 4, 0, 7] = np.inf
-        got = cdeconv.conv2d(x, w, 2, "SAME")
-        with pytest.raises(ValueError, match="min_channels"):
-            _conv.set_own_gemm(-1)
-    finally:
-        cdeconv.set_num_threads(before_threads)
-        _conv.set_own_gemm(before)
-    for y in outs[1:]:
-        np.testing.assert_array_equal(y, outs[0])
-    tol = 1e-4 * np.abs(want).max()
-    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=tol)
-    np.testing.assert_allclose(blas, want, rtol=1e-4, atol=tol)
-    ref = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 2, "SAME")
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
-    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    # 9 images a band (and a partial last band); then row bands of one big image
+    for shape, s in [((11, 21, 17, 2), 1), ((1, 700, 420, 1), 2)]:
+        x = r.standard_normal(shape).astype(np.float32)
+        w = r.standard_normal((5, 5, shape[3], 24)).astype(np.float32)
+        geom = _geometry.forward_geometry(2, x, w, s, "SAME", "NHWC", None)
+        assert _driver.choose_forward_algo(geom) == _driver.FWD_TAPS
+        want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), s, "SAME")
+        before_threads = cdeconv.get_num_threads()
+        before = _conv.set_own_gemm(16)
+        try:
+            outs = []
+            for n in (1, 2, 3):
+                cdeconv.set_num_threads(n)
+                outs.append(cdeconv.conv2d(x, w, s, "SAME"))
+            own = _forced_forward(0, x, w, s, "SAME")       # the column buffer, own GEMM
+            assert _conv.set_own_gemm(0) == 16              # returns the previous bound
+            blas = _forced_forward(0, x, w, s, "SAME")
+        finally:
+            cdeconv.set_num_threads(before_threads)
+            _conv.set_own_gemm(before)
+        for y in outs[1:] + [own]:
+            np.testing.assert_array_equal(y, outs[0])
+        tol = 1e-4 * np.abs(want).max()
+        np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=tol)
+        np.testing.assert_allclose(blas, want, rtol=1e-4, atol=tol)
+    x = np.ones((2, 9, 8, 3), np.float32)
+    w = np.ones((3, 3, 3, 20), np.float32)
+    x[0, 4, 4, 1] = np.nan
+    w[0, 0, 2, 7] = np.inf                    # meets the zero padding: NaN, as im2col
+    ref = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 1, "SAME")
+    for algo in (0, 5):
+        got = _forced_forward(algo, x, w, 1, "SAME")
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    with pytest.raises(ValueError, match="min_channels"):
+        _conv.set_own_gemm(-1)
+    geom = _geometry.forward_geometry(2, x, w, 1, "SAME", "NHWC", (1, 2))
+    with pytest.raises(ValueError, match="tap-rows"):       # width dilation
+        _driver.run(geom, x, w, np.empty(geom.shape("small"), np.float32), "forward",
+                    algo=5)
 
 
 def test_forward_dispatch_rule():
@@ -435,12 +453,17 @@ def test_forward_dispatch_rule():
         geom = _geometry.forward_geometry(2, np.empty(x, np.float32),
                                           np.empty(w, np.float32), s, padding, fmt, None)
         return _driver.choose_forward_algo(geom)
-    assert algo((16, 16, 16, 256), (5, 5, 256, 512)) == 3     # DCGAN g2 turned round
-    assert algo((1, 56, 56, 64), (3, 3, 64, 64), 1) == 3      # stride-1 3x3
+    assert algo((16, 16, 16, 256), (5, 5, 256, 512)) == 3     # DCGAN g2: 3.3M filter
+    assert algo((1, 32, 32, 128), (5, 5, 128, 256)) == 3      # g3 b1: 256 pixels
+    assert algo((16, 32, 32, 128), (5, 5, 128, 256)) == 5     # g3 b16: 4096 pixels
+    assert algo((1, 56, 56, 64), (3, 3, 64, 64), 1) == 3      # stride-1 3x3 b1: 3136
+    assert algo((1, 64, 64, 64), (3, 3, 64, 64), 1) == 5      # 4096 pixels
     assert algo((1, 8, 8, 256), (4, 4, 256, 512)) == 3        # 16 output pixels
-    assert algo((1, 64, 64, 3), (5, 5, 3, 128)) == 0          # 3 input channels
-    assert algo((1, 480, 640, 1), (9, 9, 1, 56)) == 0         # FSRCNN: 1 input channel
+    assert algo((1, 64, 64, 3), (5, 5, 3, 128)) == 5          # 3 input channels
+    assert algo((1, 480, 640, 1), (9, 9, 1, 56)) == 5         # FSRCNN: 1 input channel
+    assert algo((1, 448, 448, 3), (3, 3, 3, 3)) == 5          # 3 output channels
     assert algo((1, 56, 56, 32), (3, 3, 32, 1)) == 0          # 1 output channel
+    assert algo((1, 56, 56, 32), (3, 3, 32, 2)) == 0          # 2 output channels
     assert algo((1, 4, 4, 512), (4, 4, 512, 100), 1, "VALID") == 0   # one output pixel
     assert algo((16, 8, 8, 512), (5, 5, 512, 1024)) == 0      # 13M-element filter
     assert algo((1, 64, 16, 16), (3, 3, 64, 64), 1, fmt="NCHW") == 0
