@@ -174,6 +174,13 @@ cdef extern from "_dot.h" nogil:
                         Py_ssize_t istep, Py_ssize_t ystep, Py_ssize_t tstep,
                         Py_ssize_t xstep, const double* Bp, double* C, Py_ssize_t ldc)
     enum: CD_GT_MAX_TAPS
+    void cd_gemm_bpf_f(Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n0, Py_ssize_t n1,
+                       Py_ssize_t P, const float* A, Py_ssize_t lda, const float* B,
+                       Py_ssize_t ldb, float* C, Py_ssize_t ldc, float* S)
+    void cd_gemm_bpf_d(Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n0, Py_ssize_t n1,
+                       Py_ssize_t P, const double* A, Py_ssize_t lda, const double* B,
+                       Py_ssize_t ldb, double* C, Py_ssize_t ldc, double* S)
+    enum: CD_BPF_KC
 
 ctypedef Py_ssize_t isize
 
@@ -277,6 +284,9 @@ DEF LANE_WORK_BYTES = 16777216  # ... whose lanes' column buffers take <= 16 MiB
 DEF ABT_MAX_M = 32       # the unpacked A @ B^T kernel for GEMMs of <= this many rows
 DEF ABT_MIN_K = 128      # ... and at least this deep (measured: BLAS wins above 32 rows)
 DEF OWN_GEMM_ROWS = 96   # the forward's own GEMM: rows of C per task
+DEF BPF_OWN_ROWS = 64    # the filter gradient's own GEMM: rows (output channels) a task
+DEF BPF_OWN_MIN_CHANNELS = 4   # ... for >= 4 output channels
+DEF BPF_OWN_MIN_PIXELS = 1024  # ... and >= 1024 output pixels
 DEF OWN_GEMM_MAX_B = 1048576  # ... and a filter of <= 1M elements (4 MiB packed float)
 
 
@@ -293,6 +303,20 @@ def set_own_gemm(isize min_channels):
         raise ValueError(f"min_channels must be >= 0, got {min_channels}")
     before = _OWN_GEMM_MIN_N
     _OWN_GEMM_MIN_N = min_channels
+    return before
+
+
+cdef bint _OWN_BPF = True   # the filter gradient's GEMM on the micro-kernel
+
+
+def set_own_filter_gemm(bint on):
+    """The channels-last filter gradient runs its GEMM on the igemm micro-kernel
+    (_bpf_own_fits, _bpf_own) when on (the default), on BLAS when off: a hook for the
+    tests and tools/forward_bench.py to check and time both. Returns the previous
+    setting."""
+    global _OWN_BPF
+    before = _OWN_BPF
+    _OWN_BPF = on
     return before
 
 
@@ -851,17 +875,75 @@ cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
         _forward_chunk(g, X, W, Y, work, r0, r1, w0, w1, n_threads)
 
 
+cdef inline bint _bpf_own_fits(const Geom* g) noexcept nogil:
+    """Whether the filter gradient sums into DW^T on the micro-kernel (_bpf_own):
+    channels-last, one group, >= BPF_OWN_MIN_CHANNELS output channels, no more of them
+    than filter rows (taps x input channels: DY's transpose stays smaller than the
+    columns), >= BPF_OWN_MIN_PIXELS output pixels (below, the DW^T blocks' adds and the
+    B panels' copies outweigh the sums: BLAS stays). Measured with
+    tools/forward_rules.py --filter-gradient on the suite, 1 and 2 threads."""
+    return (_OWN_BPF and not g.cfirst and g.groups == 1
+            and BPF_OWN_MIN_CHANNELS <= g.cs <= g.taps * g.cb
+            and g.batch * g.small[0] * g.small[1] * g.small[2] >= BPF_OWN_MIN_PIXELS)
+
+
+def bpf_own_fits(tuple shapes, bint channels_first=False):
+    """Whether conv_backprop_filter runs its GEMM on the micro-kernel (_bpf_own_fits)."""
+    cdef Geom g
+    _make_geom(&g, shapes, channels_first)
+    return _bpf_own_fits(&g)
+
+
+cdef void _bpf_own(isize npix, isize M, isize K, const floating* cols, isize ld,
+                   const floating* DY, isize ldy, floating* DWt,
+                   int n_threads) noexcept nogil:
+    """DWt (M, K) += DY^T (M, npix) @ cols (npix, K) on the micro-kernel (cd_gemm_bpf):
+    DY's chunk transposed once, tasks of (BPF_OWN_ROWS rows, one panel of columns), each
+    writing its own block of DWt; every element's order is fixed by npix. Falls back to
+    BLAS (DWt += DY^T @ cols, the same layout) when its buffers cannot be allocated."""
+    cdef isize blk = cd_ig_block_f() if floating is float else cd_ig_block_d()
+    cdef isize n_pan = (K + blk - 1) // blk, n_rb = (M + BPF_OWN_ROWS - 1) // BPF_OWN_ROWS
+    cdef isize n_tasks = n_pan * n_rb, task, i, p, i0, c0
+    cdef int nt = max(1, min(n_threads, n_tasks))
+    cdef floating* At = <floating*>malloc(M * npix * sizeof(floating))
+    cdef floating* S = <floating*>malloc(nt * CD_BPF_KC * blk * sizeof(floating))
+    if At == NULL or S == NULL:
+        free(At)
+        free(S)
+        _gemm_tiled(TRANS, NO_TRANS, M, K, npix, DY, ldy, 0, cols, ld, 0, DWt, K, 0, 1,
+                    n_threads, 1)
+        return
+    for i in prange(M, schedule='static', num_threads=n_threads):
+        for p in range(npix):
+            At[i * npix + p] = DY[p * ldy + i]
+    for task in prange(n_tasks, schedule='static', num_threads=nt):
+        i0 = (task % n_rb) * BPF_OWN_ROWS
+        c0 = (task // n_rb) * blk
+        if floating is float:
+            cd_gemm_bpf_f(i0, min(M, i0 + BPF_OWN_ROWS), c0, min(K, c0 + blk), npix,
+                          At, npix, cols, ld, DWt, K, S + threadid() * CD_BPF_KC * blk)
+        else:
+            cd_gemm_bpf_d(i0, min(M, i0 + BPF_OWN_ROWS), c0, min(K, c0 + blk), npix,
+                          At, npix, cols, ld, DWt, K, S + threadid() * CD_BPF_KC * blk)
+    free(At)
+    free(S)
+
+
 cdef void _bpf_chunk(const Geom* g, const floating* X, const floating* DY, floating* DW,
                      floating* work, isize r0, isize r1, isize w0, isize w1,
-                     int n_threads) noexcept nogil:
+                     int n_threads, bint own) noexcept nogil:
     """DW += the filter gradient of small rows [r0, r1), columns [w0, w1): the columns, then
     DW_g += cols_g^T @ DY_g (tiled over DW: each element's sum over the chunk's pixels
-    runs inside one BLAS call)."""
+    runs inside one BLAS call), or with ``own`` (_bpf_own_fits) DW^T (Cs, K) += DY^T @
+    cols on the micro-kernel (DW then holds the transposed gradient)."""
     cdef isize SP = g.small[0] * g.small[1] * g.small[2]
     cdef isize C_small = g.groups * g.cs
     cdef isize SW = g.small[2], K = g.taps * g.cb
     cdef isize npix = (r1 - r0) * (w1 - w0), q0 = r0 * SW + w0, b, p0, ld, gs
     cdef const floating* cols = _columns(g, X, r0, r1, w0, w1, work, n_threads, &ld, &gs)
+    if own:
+        _bpf_own(npix, g.cs, K, cols, ld, DY + q0 * C_small, C_small, DW, n_threads)
+        return
     if not g.cfirst:
         # DW_g (K, Cs) += cols_g^T (K, npix) @ DY[pixels, g*Cs:(g+1)*Cs] (npix, Cs)
         _gemm_tiled(TRANS, NO_TRANS, K, g.cs, npix, cols, ld, gs,
@@ -885,25 +967,35 @@ cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating
     DW : OUT (taps, Cb, G*Cs), overwritten; chunk by chunk (_bpf_chunk), in order.
     """
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
-    cdef isize nr = 0, nw = 0, r0, r1, w0, w1, i
+    cdef isize nr = 0, nw = 0, r0, r1, w0, w1, i, K = g.taps * g.cb
+    cdef floating* DWt = NULL
+    if _bpf_own_fits(g):
+        DWt = <floating*>calloc(K * g.cs, sizeof(floating))
     for i in range(g.taps * g.cb * g.groups * g.cs):
         DW[i] = 0
     while _next_chunk(g, rows_per_chunk, cols_per_chunk, n_rows, &nr, &nw, &r0, &r1,
                       &w0, &w1):
-        _bpf_chunk(g, X, DY, DW, work, r0, r1, w0, w1, n_threads)
+        _bpf_chunk(g, X, DY, DWt if DWt != NULL else DW, work, r0, r1, w0, w1,
+                   n_threads, DWt != NULL)
+    if DWt != NULL:
+        for i in prange(K, schedule='static', num_threads=n_threads):
+            for r0 in range(g.cs):
+                DW[i * g.cs + r0] = DWt[r0 * K + i]
+        free(DWt)
 
 
 cdef void _bpf_lane(const Geom* g, const floating* X, const floating* DY, floating* part,
                     floating* work, const isize* starts, isize n_chunks, isize lane,
-                    isize lanes) noexcept nogil:
+                    isize lanes, bint own) noexcept nogil:
     """Lane ``lane`` of the lane-parallel filter gradient: part := the gradient of chunks
-    lane, lane + lanes, ... (single-threaded, one untiled GEMM per chunk)."""
+    lane, lane + lanes, ... (single-threaded, one untiled GEMM per chunk; transposed,
+    (Cs, K), with ``own``)."""
     cdef isize i
     for i in range(g.taps * g.cb * g.groups * g.cs):
         part[i] = 0
     i = lane
     while i < n_chunks:
-        _bpf_chunk(g, X, DY, part, work, starts[i], starts[i + 1], 0, g.small[2], 1)
+        _bpf_chunk(g, X, DY, part, work, starts[i], starts[i + 1], 0, g.small[2], 1, own)
         i += lanes
 
 
@@ -1145,6 +1237,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     cdef floating* parts = NULL
     cdef floating* lane_work = NULL
     cdef floating acc
+    cdef bint own = _bpf_own_fits(&g)
     if (lanes > 1 and work != NULL and wc == g.small[2]
             and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES
             and work_n * lanes * <isize>sizeof(floating) <= LANE_WORK_BYTES):
@@ -1174,11 +1267,13 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         with nogil:
             for lane in prange(lanes, schedule='static', num_threads=min(n_threads, lanes)):
                 _bpf_lane(&g, &x[0], &dy[0], parts + lane * kc, lane_work + lane * work_n,
-                          starts, n_chunks, lane, lanes)
+                          starts, n_chunks, lane, lanes, own)
             for j in prange(kc, schedule='static', num_threads=n_threads):
-                acc = parts[j]
+                # own: the lanes hold DW^T (Cs, K); dw[j] is (k, n) = (j // Cs, j % Cs)
+                i = (j % g.cs) * (kc // g.cs) + j // g.cs if own else j
+                acc = parts[i]
                 for blk in range(1, lanes):
-                    acc = acc + parts[blk * kc + j]
+                    acc = acc + parts[blk * kc + i]
                 dw[j] = acc
     finally:
         free(work)

@@ -496,6 +496,17 @@ void cd_gemm_taps_##s(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo,   
     cd_gtap_##s##_base(m0, m1, OW, OH, nlo, N, nt, K, Xp, istep, ystep, tstep,      \
                        xstep, Bp, C, ldc);                                          \
 }
+#define CD_BPF_ENTRY(T, s)                                                          \
+void cd_gemm_bpf_##s(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P,          \
+                     const T* A, cd_isz lda, const T* B, cd_isz ldb, T* C,          \
+                     cd_isz ldc, T* S)                                              \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_gbpf_##s, (i0, i1, n0, n1, P, A, lda, B, ldb, C, ldc, S))      \
+    cd_gbpf_##s##_base(i0, i1, n0, n1, P, A, lda, B, ldb, C, ldc, S);               \
+}
+CD_BPF_ENTRY(float, f)
+CD_BPF_ENTRY(double, d)
+
 CD_GEMM_ENTRY(float, f)
 CD_GEMM_ENTRY(double, d)
 

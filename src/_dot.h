@@ -193,19 +193,29 @@ void cd_gemm_run_d(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const double* A, cd
                    const double* Bp, double* C, cd_isz ldc);
 /* The forward conv as that GEMM without a column buffer (cd_gtap_ in _igemm_impl.h):
  * C's rows [m0, m1), columns [nlo, N) (nlo a multiple of cd_ig_block()) = output pixels
- * of a band of whole rows (OW wide, OH rows an image),
- * each the sum over nt <= CD_GT_MAX_TAPS tap rows of K contiguous inputs at
+ * of a band of whole rows (OW wide, OH rows an image), each the sum over nt <=
+ * CD_GT_MAX_TAPS tap rows of K contiguous inputs at
  * Xp + j * istep + oy * ystep + t * tstep + ox * xstep (zero-padded input, image j of
  * the band) times B's rows [t * K, (t + 1) * K) as packed by cd_gemm_pack (nt * K rows). */
 #define CD_GT_MAX_TAPS 64
 void cd_gemm_taps_f(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo, cd_isz N,
-                    cd_isz nt,
-                    cd_isz K, const float* Xp, cd_isz istep, cd_isz ystep, cd_isz tstep,
-                    cd_isz xstep, const float* Bp, float* C, cd_isz ldc);
+                    cd_isz nt, cd_isz K, const float* Xp, cd_isz istep, cd_isz ystep,
+                    cd_isz tstep, cd_isz xstep, const float* Bp, float* C, cd_isz ldc);
 void cd_gemm_taps_d(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo, cd_isz N,
-                    cd_isz nt,
-                    cd_isz K, const double* Xp, cd_isz istep, cd_isz ystep, cd_isz tstep,
-                    cd_isz xstep, const double* Bp, double* C, cd_isz ldc);
+                    cd_isz nt, cd_isz K, const double* Xp, cd_isz istep, cd_isz ystep,
+                    cd_isz tstep, cd_isz xstep, const double* Bp, double* C,
+                    cd_isz ldc);
+
+/* The filter gradient's GEMM, transposed (cd_gbpf_ in _igemm_impl.h): C (rows ldc apart)
+ * += A (rows lda apart) @ B (P rows ldb apart) for C's rows [i0, i1), columns [n0, n1)
+ * (n0 a multiple of cd_ig_block()); S: CD_BPF_KC * cd_ig_block() elements of scratch.
+ * Safe concurrently for disjoint blocks of C. */
+#define CD_BPF_KC 256
+void cd_gemm_bpf_f(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P, const float* A,
+                   cd_isz lda, const float* B, cd_isz ldb, float* C, cd_isz ldc, float* S);
+void cd_gemm_bpf_d(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P, const double* A,
+                   cd_isz lda, const double* B, cd_isz ldb, double* C, cd_isz ldc,
+                   double* S);
 
 /* The Winograd phase kernel's transforms and per-position GEMMs (channels-last, one
  * group, 2-D; the blocking and threads are the caller's): see _wino_impl.h.

@@ -1049,3 +1049,53 @@ CD_CAT(cd_gtap_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo,
         }
     }
 }
+
+/* The filter gradient's GEMM on the micro-kernel, transposed (DW^T += DY^T @ cols):
+ *     C[i][n] += sum over p < P of A[i * lda + p] * B[p * ldb + n]
+ * for rows [i0, i1) and columns [n0, n1) (n0 a multiple of the panel width). A = DY^T (a
+ * row per output channel, the pixels contiguous), B = the column buffer, read a block of
+ * CD_BPF_KC pixels x one panel at a time into S (CD_BPF_KC * panel width elements, zeros
+ * past n1). Each element's sum: the blocks of pixels in order, each one FMA chain added
+ * into C, so the order depends only on P. */
+static void
+CD_CAT(cd_gbpf_, CD_SUF)(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P,
+                         const CD_T* A, cd_isz lda, const CD_T* B, cd_isz ldb, CD_T* C,
+                         cd_isz ldc, CD_T* S)
+{
+    const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL;
+    CD_T tmp[8 * CD_IG_NV * CD_VL];
+    const CD_T* a[8];
+    CD_T* y[8];
+    const CD_T* bs = S;
+    for (cd_isz c0 = n0; c0 < n1; c0 += pb) {
+        const cd_isz nv = n1 - c0 < pb ? n1 - c0 : pb;
+        const cd_isz nr = (nv + CD_VL - 1) / CD_VL * CD_VL;
+        const int NV = (int)(nr / CD_VL);
+        const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
+        for (cd_isz p0 = 0; p0 < P; p0 += CD_BPF_KC) {
+            const cd_isz kc = P - p0 < CD_BPF_KC ? P - p0 : CD_BPF_KC;
+            for (cd_isz p = 0; p < kc; p++) {
+                const CD_T* b = B + (p0 + p) * ldb + c0;
+                CD_T* s = S + p * nr;
+                for (cd_isz c = 0; c < nv; c++)
+                    s[c] = b[c];
+                for (cd_isz c = nv; c < nr; c++)
+                    s[c] = 0;
+            }
+            for (cd_isz i = i0; i < i1; i += MR) {
+                const int mr = (int)(i1 - i < MR ? i1 - i : MR);
+                for (int r = 0; r < mr; r++) {
+                    a[r] = A + (i + r) * lda + p0;
+                    y[r] = tmp + r * nr;
+                }
+                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bs, kc, nr, y, nr);
+                for (int r = 0; r < mr; r++) {
+                    CD_T* c = C + (i + r) * ldc + c0;
+                    const CD_T* t = tmp + r * nr;
+                    for (cd_isz j = 0; j < nv; j++)
+                        c[j] += t[j];
+                }
+            }
+        }
+    }
+}

@@ -448,6 +448,70 @@ def test_tap_rows_bands_threads_and_nonfinite():
                     algo=5)
 
 
+# (input channels, output channels, kernel, stride, padding, input HW): the filter
+# gradient's own GEMM (src/_igemm_impl.h cd_gbpf_): a tail panel, a partial row block,
+# more than one block of CD_BPF_KC pixels per chunk, >= 1024 output pixels
+BPF_CASES = [
+    (5, 7, (3, 3), 1, "SAME", (40, 44)),
+    (3, 96, (7, 7), 2, "VALID", (48, 52)),       # ZFNet-like
+    (1, 56, (9, 9), 2, "SAME", (48, 52)),        # FSRCNN-like
+    (8, 70, (3, 3), 2, "SAME", (48, 52)),        # 72 filter rows = 64 + 8; 64 + 6 rows
+    (64, 64, (3, 3), 1, "SAME", (20, 26)),
+]
+
+
+@pytest.mark.parametrize("case", BPF_CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_filter_gradient_own_gemm_matches_the_reference(case, dtype, isa, chunking, rng):
+    cin, cout, k, s, padding, hw = case
+    x = dyadic(rng, (3,) + hw + (cin,), dtype)
+    w_shape = k + (cin, cout)
+    geom = _geometry.forward_geometry(2, x, np.empty(w_shape, dtype), s, padding, "NHWC",
+                                      None)
+    assert _conv.bpf_own_fits(geom.kernel_args())
+    dy = dyadic(rng, geom.shape("small"), dtype)
+    want = _reference.conv2d_backprop_filter(x, w_shape, dy, s, padding, "NHWC")
+    got = cdeconv.conv2d_backprop_filter(x, w_shape, dy, s, padding)
+    np.testing.assert_array_equal(got, want, err_msg=isa)
+
+
+def test_filter_gradient_own_gemm_threads_blas_and_rule():
+    r = np.random.default_rng(7)
+    x = r.standard_normal((4, 30, 34, 16)).astype(np.float32)
+    dy = r.standard_normal((4, 15, 17, 40)).astype(np.float32)
+    w_shape = (5, 5, 16, 40)
+    want = _reference.conv2d_backprop_filter(x.astype(np.float64), w_shape,
+                                             dy.astype(np.float64), 2, "SAME", "NHWC")
+    before_threads = cdeconv.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            cdeconv.set_num_threads(n)
+            outs.append(cdeconv.conv2d_backprop_filter(x, w_shape, dy, 2, "SAME"))
+        assert _conv.set_own_filter_gemm(False) is True
+        blas = cdeconv.conv2d_backprop_filter(x, w_shape, dy, 2, "SAME")
+    finally:
+        _conv.set_own_filter_gemm(True)
+        cdeconv.set_num_threads(before_threads)
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
+    tol = 1e-4 * np.abs(want).max()
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=tol)
+    np.testing.assert_allclose(blas, want, rtol=1e-4, atol=tol)
+
+    def fits(x_shape, w_shape, s=2, fmt="NHWC", groups=1):
+        geom = _geometry.forward_geometry(2, np.empty(x_shape, np.float32),
+                                          np.empty(w_shape, np.float32), s, "SAME", fmt,
+                                          None, groups)
+        return _conv.bpf_own_fits(geom.kernel_args(), fmt == "NCHW")
+    assert fits((1, 32, 32, 64), (3, 3, 64, 64), 1)            # 1024 output pixels
+    assert not fits((1, 31, 31, 64), (3, 3, 64, 64), 1)        # 961
+    assert not fits((16, 64, 64, 3), (5, 5, 3, 128))           # 128 channels > 75 rows
+    assert not fits((1, 64, 64, 32), (3, 3, 32, 3))            # 3 output channels
+    assert not fits((1, 64, 64, 32), (3, 3, 16, 32), groups=2)
+    assert not fits((1, 64, 64, 64), (3, 3, 64, 64), 1, "NCHW")
+
+
 def test_forward_dispatch_rule():
     def algo(x, w, s=2, padding="SAME", fmt="NHWC"):
         geom = _geometry.forward_geometry(2, np.empty(x, np.float32),

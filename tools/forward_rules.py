@@ -2,10 +2,14 @@
 turned round (as tools/forward_bench.py turns them), interleaved, medians in ms.
 
     python tools/forward_rules.py [--algos 0,3,5] [--threads 1,2] [--workload NAME ...]
+    python tools/forward_rules.py --filter-gradient [--threads 1,2] [--workload NAME ...]
 
 Kernels (cdeconv/_driver.py): 0 im2col + GEMM (its GEMM on the micro-kernel for >= 16
 output channels, see _conv.set_own_gemm), 3 forward implicit GEMM, 5 tap rows. A kernel
-that does not take the layer is shown as '-'. Not a test: prints a table.
+that does not take the layer is shown as '-'. With --filter-gradient: the public
+conv2d_backprop_filter with its GEMM on BLAS and on the micro-kernel
+(_conv.set_own_filter_gemm; the rule is _bpf_own_fits in src/_conv.pyx, its choice shown).
+Not a test: prints a table.
 """
 import argparse
 import time
@@ -13,7 +17,7 @@ import time
 import numpy as np
 
 import cdeconv
-from cdeconv import _driver, _geometry
+from cdeconv import _conv, _driver, _geometry
 from cdeconv._bench import load_workloads
 
 
@@ -23,6 +27,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--batch", default="1,16")
     ap.add_argument("--workload", action="append", help="only these (repeatable)")
+    ap.add_argument("--filter-gradient", action="store_true")
     args = ap.parse_args()
     algos = [int(a) for a in args.algos.split(",")]
     rng = np.random.default_rng(0)
@@ -37,6 +42,9 @@ def main():
                 g = _geometry.forward_geometry(2, x, w, wl["strides"], wl["padding"],
                                                "NHWC", None)
                 y = np.empty(g.shape("small"), np.float32)
+                if args.filter_gradient:
+                    _filter_gradient(th, wl, b, x, g, rng)
+                    continue
                 times = {}
                 for a in algos:
                     try:
@@ -53,6 +61,25 @@ def main():
                          else f"{a}: {'-':>8s}" for a in algos]
                 print(f"{th}t {wl['name']:15s} b{b:<3d} " + "  ".join(cells)
                       + f"   rule -> {_driver.choose_forward_algo(g)}", flush=True)
+
+
+def _filter_gradient(th, wl, b, x, g, rng):
+    dy = rng.standard_normal(g.shape("small")).astype(np.float32)
+    ws = tuple(wl["filters"])
+    times = {False: [], True: []}
+    try:
+        for _ in range(5 if b >= 16 else 9):
+            for own in times:
+                _conv.set_own_filter_gemm(own)
+                t = time.perf_counter()
+                cdeconv.conv2d_backprop_filter(x, ws, dy, wl["strides"], wl["padding"])
+                times[own].append(time.perf_counter() - t)
+    finally:
+        _conv.set_own_filter_gemm(True)
+    blas, own = (np.median(times[o]) * 1e3 for o in (False, True))
+    print(f"{th}t {wl['name']:15s} b{b:<3d} BLAS {blas:8.3f}  own {own:8.3f}  "
+          f"BLAS/own {blas / own:5.2f}   rule -> "
+          f"{'own' if _conv.bpf_own_fits(g.kernel_args()) else 'BLAS'}", flush=True)
 
 
 if __name__ == "__main__":
