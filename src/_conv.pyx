@@ -285,8 +285,9 @@ DEF ABT_MAX_M = 32       # the unpacked A @ B^T kernel for GEMMs of <= this many
 DEF ABT_MIN_K = 128      # ... and at least this deep (measured: BLAS wins above 32 rows)
 DEF OWN_GEMM_ROWS = 96   # the forward's own GEMM: rows of C per task
 DEF BPF_OWN_ROWS = 64    # the filter gradient's own GEMM: rows (output channels) a task
-DEF BPF_OWN_MIN_CHANNELS = 4   # ... for >= 4 output channels
+DEF BPF_OWN_MIN_CHANNELS = 3   # ... for >= 3 output channels
 DEF BPF_OWN_MIN_PIXELS = 1024  # ... and >= 1024 output pixels
+DEF BPF_OWN_MIN_ROWS = 16      # ... as DW += cols^T @ DY: >= 16 filter rows
 DEF OWN_GEMM_MAX_B = 1048576  # ... and a filter of <= 1M elements (4 MiB packed float)
 
 
@@ -306,17 +307,19 @@ def set_own_gemm(isize min_channels):
     return before
 
 
-cdef bint _OWN_BPF = True   # the filter gradient's GEMM on the micro-kernel
+cdef int _OWN_BPF = 1   # the filter gradient's GEMM: 0 BLAS, 1 by the rule, 2 forced
 
 
-def set_own_filter_gemm(bint on):
-    """The channels-last filter gradient runs its GEMM on the igemm micro-kernel
-    (_bpf_own_fits, _bpf_own) when on (the default), on BLAS when off: a hook for the
-    tests and tools/forward_bench.py to check and time both. Returns the previous
-    setting."""
+def set_own_filter_gemm(int mode):
+    """The channels-last filter gradient's GEMM: 0 = always BLAS, 1 = on the igemm
+    micro-kernel where the rule takes it (_bpf_own_fits; the default), 2 = on the
+    micro-kernel for every channels-last one-group layer. A hook for the tests and
+    tools/forward_rules.py to check and time both. Returns the previous mode."""
     global _OWN_BPF
+    if not 0 <= mode <= 2:
+        raise ValueError(f"mode must be 0, 1 or 2, got {mode}")
     before = _OWN_BPF
-    _OWN_BPF = on
+    _OWN_BPF = mode
     return before
 
 
@@ -875,34 +878,47 @@ cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
         _forward_chunk(g, X, W, Y, work, r0, r1, w0, w1, n_threads)
 
 
-cdef inline bint _bpf_own_fits(const Geom* g) noexcept nogil:
-    """Whether the filter gradient sums into DW^T on the micro-kernel (_bpf_own):
-    channels-last, one group, >= BPF_OWN_MIN_CHANNELS output channels, no more of them
-    than filter rows (taps x input channels: DY's transpose stays smaller than the
-    columns), >= BPF_OWN_MIN_PIXELS output pixels (below, the DW^T blocks' adds and the
-    B panels' copies outweigh the sums: BLAS stays). Measured with
+cdef inline int _bpf_own_fits(const Geom* g) noexcept nogil:
+    """How the filter gradient runs its GEMM: 0 on BLAS; on the micro-kernel (_bpf_own)
+    1 as DW^T (Cs, K) += DY^T @ cols (output channels <= filter rows, K = taps x input
+    channels) or 2 as DW (K, Cs) += cols^T @ DY (more output channels than filter rows):
+    whichever transposes the smaller operand. The rule: channels-last, one group,
+    >= BPF_OWN_MIN_PIXELS output pixels (below, the per-chunk adds into the gradient and
+    the panel copies outweigh the sums: BLAS stays), and >= BPF_OWN_MIN_CHANNELS output
+    channels for 1, >= BPF_OWN_MIN_ROWS filter rows for 2. Measured with
     tools/forward_rules.py --filter-gradient on the suite, 1 and 2 threads."""
-    return (_OWN_BPF and not g.cfirst and g.groups == 1
-            and BPF_OWN_MIN_CHANNELS <= g.cs <= g.taps * g.cb
-            and g.batch * g.small[0] * g.small[1] * g.small[2] >= BPF_OWN_MIN_PIXELS)
+    cdef isize K = g.taps * g.cb
+    cdef int orient = 1 if g.cs <= K else 2
+    if _OWN_BPF == 0 or g.cfirst or g.groups != 1:
+        return 0
+    if _OWN_BPF == 2:
+        return orient
+    if g.batch * g.small[0] * g.small[1] * g.small[2] < BPF_OWN_MIN_PIXELS:
+        return 0
+    if orient == 1 and g.cs >= BPF_OWN_MIN_CHANNELS:
+        return 1
+    if orient == 2 and K >= BPF_OWN_MIN_ROWS:
+        return 2
+    return 0
 
 
 def bpf_own_fits(tuple shapes, bint channels_first=False):
-    """Whether conv_backprop_filter runs its GEMM on the micro-kernel (_bpf_own_fits)."""
+    """How conv_backprop_filter runs its GEMM (_bpf_own_fits): 0 BLAS, 1 or 2 the
+    micro-kernel (DW^T or DW)."""
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
     return _bpf_own_fits(&g)
 
 
-cdef void _bpf_own(isize npix, isize M, isize K, const floating* cols, isize ld,
-                   const floating* DY, isize ldy, floating* DWt,
+cdef void _bpf_own(isize npix, isize M, isize N, const floating* A, isize lda,
+                   const floating* B, isize ldb, floating* C,
                    int n_threads) noexcept nogil:
-    """DWt (M, K) += DY^T (M, npix) @ cols (npix, K) on the micro-kernel (cd_gemm_bpf):
-    DY's chunk transposed once, tasks of (BPF_OWN_ROWS rows, one panel of columns), each
-    writing its own block of DWt; every element's order is fixed by npix. Falls back to
-    BLAS (DWt += DY^T @ cols, the same layout) when its buffers cannot be allocated."""
+    """C (M, N) += A^T @ B, A (npix, M) and B (npix, N) rows lda / ldb apart, on the
+    micro-kernel (cd_gemm_bpf): A transposed once, tasks of (BPF_OWN_ROWS rows, one panel
+    of columns), each writing its own block of C; every element's order is fixed by
+    npix. Falls back to BLAS (the same product) when its buffers cannot be allocated."""
     cdef isize blk = cd_ig_block_f() if floating is float else cd_ig_block_d()
-    cdef isize n_pan = (K + blk - 1) // blk, n_rb = (M + BPF_OWN_ROWS - 1) // BPF_OWN_ROWS
+    cdef isize n_pan = (N + blk - 1) // blk, n_rb = (M + BPF_OWN_ROWS - 1) // BPF_OWN_ROWS
     cdef isize n_tasks = n_pan * n_rb, task, i, p, i0, c0
     cdef int nt = max(1, min(n_threads, n_tasks))
     cdef floating* At = <floating*>malloc(M * npix * sizeof(floating))
@@ -910,39 +926,43 @@ cdef void _bpf_own(isize npix, isize M, isize K, const floating* cols, isize ld,
     if At == NULL or S == NULL:
         free(At)
         free(S)
-        _gemm_tiled(TRANS, NO_TRANS, M, K, npix, DY, ldy, 0, cols, ld, 0, DWt, K, 0, 1,
+        _gemm_tiled(TRANS, NO_TRANS, M, N, npix, A, lda, 0, B, ldb, 0, C, N, 0, 1,
                     n_threads, 1)
         return
     for i in prange(M, schedule='static', num_threads=n_threads):
         for p in range(npix):
-            At[i * npix + p] = DY[p * ldy + i]
+            At[i * npix + p] = A[p * lda + i]
     for task in prange(n_tasks, schedule='static', num_threads=nt):
         i0 = (task % n_rb) * BPF_OWN_ROWS
         c0 = (task // n_rb) * blk
         if floating is float:
-            cd_gemm_bpf_f(i0, min(M, i0 + BPF_OWN_ROWS), c0, min(K, c0 + blk), npix,
-                          At, npix, cols, ld, DWt, K, S + threadid() * CD_BPF_KC * blk)
+            cd_gemm_bpf_f(i0, min(M, i0 + BPF_OWN_ROWS), c0, min(N, c0 + blk), npix,
+                          At, npix, B, ldb, C, N, S + threadid() * CD_BPF_KC * blk)
         else:
-            cd_gemm_bpf_d(i0, min(M, i0 + BPF_OWN_ROWS), c0, min(K, c0 + blk), npix,
-                          At, npix, cols, ld, DWt, K, S + threadid() * CD_BPF_KC * blk)
+            cd_gemm_bpf_d(i0, min(M, i0 + BPF_OWN_ROWS), c0, min(N, c0 + blk), npix,
+                          At, npix, B, ldb, C, N, S + threadid() * CD_BPF_KC * blk)
     free(At)
     free(S)
 
 
 cdef void _bpf_chunk(const Geom* g, const floating* X, const floating* DY, floating* DW,
                      floating* work, isize r0, isize r1, isize w0, isize w1,
-                     int n_threads, bint own) noexcept nogil:
+                     int n_threads, int own) noexcept nogil:
     """DW += the filter gradient of small rows [r0, r1), columns [w0, w1): the columns, then
     DW_g += cols_g^T @ DY_g (tiled over DW: each element's sum over the chunk's pixels
-    runs inside one BLAS call), or with ``own`` (_bpf_own_fits) DW^T (Cs, K) += DY^T @
-    cols on the micro-kernel (DW then holds the transposed gradient)."""
+    runs inside one BLAS call), or on the micro-kernel (``own`` from _bpf_own_fits) DW^T
+    (Cs, K) += DY^T @ cols (own 1: DW then holds the transposed gradient) or DW += cols^T
+    @ DY (own 2)."""
     cdef isize SP = g.small[0] * g.small[1] * g.small[2]
     cdef isize C_small = g.groups * g.cs
     cdef isize SW = g.small[2], K = g.taps * g.cb
     cdef isize npix = (r1 - r0) * (w1 - w0), q0 = r0 * SW + w0, b, p0, ld, gs
     cdef const floating* cols = _columns(g, X, r0, r1, w0, w1, work, n_threads, &ld, &gs)
-    if own:
-        _bpf_own(npix, g.cs, K, cols, ld, DY + q0 * C_small, C_small, DW, n_threads)
+    if own == 1:
+        _bpf_own(npix, g.cs, K, DY + q0 * C_small, C_small, cols, ld, DW, n_threads)
+        return
+    if own == 2:
+        _bpf_own(npix, K, g.cs, cols, ld, DY + q0 * C_small, C_small, DW, n_threads)
         return
     if not g.cfirst:
         # DW_g (K, Cs) += cols_g^T (K, npix) @ DY[pixels, g*Cs:(g+1)*Cs] (npix, Cs)
@@ -969,14 +989,17 @@ cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize nr = 0, nw = 0, r0, r1, w0, w1, i, K = g.taps * g.cb
     cdef floating* DWt = NULL
-    if _bpf_own_fits(g):
+    cdef int own = _bpf_own_fits(g)
+    if own == 1:
         DWt = <floating*>calloc(K * g.cs, sizeof(floating))
+        if DWt == NULL:
+            own = 0
     for i in range(g.taps * g.cb * g.groups * g.cs):
         DW[i] = 0
     while _next_chunk(g, rows_per_chunk, cols_per_chunk, n_rows, &nr, &nw, &r0, &r1,
                       &w0, &w1):
         _bpf_chunk(g, X, DY, DWt if DWt != NULL else DW, work, r0, r1, w0, w1,
-                   n_threads, DWt != NULL)
+                   n_threads, own)
     if DWt != NULL:
         for i in prange(K, schedule='static', num_threads=n_threads):
             for r0 in range(g.cs):
@@ -986,10 +1009,10 @@ cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating
 
 cdef void _bpf_lane(const Geom* g, const floating* X, const floating* DY, floating* part,
                     floating* work, const isize* starts, isize n_chunks, isize lane,
-                    isize lanes, bint own) noexcept nogil:
+                    isize lanes, int own) noexcept nogil:
     """Lane ``lane`` of the lane-parallel filter gradient: part := the gradient of chunks
     lane, lane + lanes, ... (single-threaded, one untiled GEMM per chunk; transposed,
-    (Cs, K), with ``own``)."""
+    (Cs, K), with own 1: see _bpf_chunk)."""
     cdef isize i
     for i in range(g.taps * g.cb * g.groups * g.cs):
         part[i] = 0
@@ -1237,7 +1260,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     cdef floating* parts = NULL
     cdef floating* lane_work = NULL
     cdef floating acc
-    cdef bint own = _bpf_own_fits(&g)
+    cdef int own = _bpf_own_fits(&g)
     if (lanes > 1 and work != NULL and wc == g.small[2]
             and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES
             and work_n * lanes * <isize>sizeof(floating) <= LANE_WORK_BYTES):
@@ -1269,8 +1292,8 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
                 _bpf_lane(&g, &x[0], &dy[0], parts + lane * kc, lane_work + lane * work_n,
                           starts, n_chunks, lane, lanes, own)
             for j in prange(kc, schedule='static', num_threads=n_threads):
-                # own: the lanes hold DW^T (Cs, K); dw[j] is (k, n) = (j // Cs, j % Cs)
-                i = (j % g.cs) * (kc // g.cs) + j // g.cs if own else j
+                # own 1: the lanes hold DW^T (Cs, K); dw[j] is (k, n) = (j // Cs, j % Cs)
+                i = (j % g.cs) * (kc // g.cs) + j // g.cs if own == 1 else j
                 acc = parts[i]
                 for blk in range(1, lanes):
                     acc = acc + parts[blk * kc + i]

@@ -457,6 +457,9 @@ BPF_CASES = [
     (1, 56, (9, 9), 2, "SAME", (48, 52)),        # FSRCNN-like
     (8, 70, (3, 3), 2, "SAME", (48, 52)),        # 72 filter rows = 64 + 8; 64 + 6 rows
     (64, 64, (3, 3), 1, "SAME", (20, 26)),
+    (3, 3, (3, 3), 2, "SAME", (48, 52)),         # the RGB article layer: 3 rows
+    (3, 128, (5, 5), 2, "SAME", (48, 52)),       # DW += cols^T @ DY: 75 rows, 2 panels
+    (2, 40, (3, 3), 1, "VALID", (30, 20)),       # 18 rows, a partial panel
 ]
 
 
@@ -468,7 +471,7 @@ def test_filter_gradient_own_gemm_matches_the_reference(case, dtype, isa, chunki
     w_shape = k + (cin, cout)
     geom = _geometry.forward_geometry(2, x, np.empty(w_shape, dtype), s, padding, "NHWC",
                                       None)
-    assert _conv.bpf_own_fits(geom.kernel_args())
+    assert _conv.bpf_own_fits(geom.kernel_args()) == (1 if cout <= k[0] * k[1] * cin else 2)
     dy = dyadic(rng, geom.shape("small"), dtype)
     want = _reference.conv2d_backprop_filter(x, w_shape, dy, s, padding, "NHWC")
     got = cdeconv.conv2d_backprop_filter(x, w_shape, dy, s, padding)
@@ -488,10 +491,21 @@ def test_filter_gradient_own_gemm_threads_blas_and_rule():
         for n in (1, 2, 3):
             cdeconv.set_num_threads(n)
             outs.append(cdeconv.conv2d_backprop_filter(x, w_shape, dy, 2, "SAME"))
-        assert _conv.set_own_filter_gemm(False) is True
+        assert _conv.set_own_filter_gemm(0) == 1
         blas = cdeconv.conv2d_backprop_filter(x, w_shape, dy, 2, "SAME")
+        # forced (mode 2) on a layer the rule leaves to BLAS: 64 output pixels, 1 channel,
+        # both orientations
+        _conv.set_own_filter_gemm(2)
+        xs = dyadic(r, (1, 16, 16, 8))
+        for ws in [(3, 3, 8, 1), (1, 1, 8, 30)]:
+            dys = dyadic(r, (1, 8, 8, ws[3]))
+            np.testing.assert_array_equal(
+                cdeconv.conv2d_backprop_filter(xs, ws, dys, 2, "SAME"),
+                _reference.conv2d_backprop_filter(xs, ws, dys, 2, "SAME", "NHWC"))
+        with pytest.raises(ValueError, match="mode"):
+            _conv.set_own_filter_gemm(3)
     finally:
-        _conv.set_own_filter_gemm(True)
+        _conv.set_own_filter_gemm(1)
         cdeconv.set_num_threads(before_threads)
     for y in outs[1:]:
         np.testing.assert_array_equal(y, outs[0])
@@ -504,12 +518,15 @@ def test_filter_gradient_own_gemm_threads_blas_and_rule():
                                           np.empty(w_shape, np.float32), s, "SAME", fmt,
                                           None, groups)
         return _conv.bpf_own_fits(geom.kernel_args(), fmt == "NCHW")
-    assert fits((1, 32, 32, 64), (3, 3, 64, 64), 1)            # 1024 output pixels
-    assert not fits((1, 31, 31, 64), (3, 3, 64, 64), 1)        # 961
-    assert not fits((16, 64, 64, 3), (5, 5, 3, 128))           # 128 channels > 75 rows
-    assert not fits((1, 64, 64, 32), (3, 3, 32, 3))            # 3 output channels
-    assert not fits((1, 64, 64, 32), (3, 3, 16, 32), groups=2)
-    assert not fits((1, 64, 64, 64), (3, 3, 64, 64), 1, "NCHW")
+    assert fits((1, 32, 32, 64), (3, 3, 64, 64), 1) == 1       # 1024 output pixels
+    assert fits((1, 31, 31, 64), (3, 3, 64, 64), 1) == 0       # 961
+    assert fits((16, 64, 64, 3), (5, 5, 3, 128)) == 2          # 128 channels > 75 rows
+    assert fits((1, 64, 64, 32), (3, 3, 32, 3)) == 1           # 3 output channels
+    assert fits((1, 64, 64, 32), (3, 3, 32, 2)) == 0           # 2
+    assert fits((1, 64, 64, 1), (3, 3, 1, 16)) == 0            # 9 filter rows < 16
+    assert fits((1, 64, 64, 2), (3, 3, 2, 24)) == 2            # 18
+    assert fits((1, 64, 64, 32), (3, 3, 16, 32), groups=2) == 0
+    assert fits((1, 64, 64, 64), (3, 3, 64, 64), 1, "NCHW") == 0
 
 
 def test_forward_dispatch_rule():

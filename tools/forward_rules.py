@@ -7,8 +7,9 @@ turned round (as tools/forward_bench.py turns them), interleaved, medians in ms.
 Kernels (cdeconv/_driver.py): 0 im2col + GEMM (its GEMM on the micro-kernel for >= 16
 output channels, see _conv.set_own_gemm), 3 forward implicit GEMM, 5 tap rows. A kernel
 that does not take the layer is shown as '-'. With --filter-gradient: the public
-conv2d_backprop_filter with its GEMM on BLAS and on the micro-kernel
-(_conv.set_own_filter_gemm; the rule is _bpf_own_fits in src/_conv.pyx, its choice shown).
+conv2d_backprop_filter with its GEMM on BLAS and forced onto the micro-kernel
+(_conv.set_own_filter_gemm(0 / 2); the rule is _bpf_own_fits in src/_conv.pyx, its choice
+shown).
 Not a test: prints a table.
 """
 import argparse
@@ -66,7 +67,7 @@ def main():
 def _filter_gradient(th, wl, b, x, g, rng):
     dy = rng.standard_normal(g.shape("small")).astype(np.float32)
     ws = tuple(wl["filters"])
-    times = {False: [], True: []}
+    times = {0: [], 2: []}          # BLAS, the micro-kernel forced
     try:
         for _ in range(5 if b >= 16 else 9):
             for own in times:
@@ -75,11 +76,11 @@ def _filter_gradient(th, wl, b, x, g, rng):
                 cdeconv.conv2d_backprop_filter(x, ws, dy, wl["strides"], wl["padding"])
                 times[own].append(time.perf_counter() - t)
     finally:
-        _conv.set_own_filter_gemm(True)
-    blas, own = (np.median(times[o]) * 1e3 for o in (False, True))
+        _conv.set_own_filter_gemm(1)
+    blas, own = (np.median(times[o]) * 1e3 for o in (0, 2))
+    rule = ("BLAS", "own DW^T", "own DW")[_conv.bpf_own_fits(g.kernel_args())]
     print(f"{th}t {wl['name']:15s} b{b:<3d} BLAS {blas:8.3f}  own {own:8.3f}  "
-          f"BLAS/own {blas / own:5.2f}   rule -> "
-          f"{'own' if _conv.bpf_own_fits(g.kernel_args()) else 'BLAS'}", flush=True)
+          f"BLAS/own {blas / own:5.2f}   rule -> {rule}", flush=True)
 
 
 if __name__ == "__main__":
