@@ -181,6 +181,10 @@ cdef extern from "_dot.h" nogil:
                        Py_ssize_t P, const double* A, Py_ssize_t lda, const double* B,
                        Py_ssize_t ldb, double* C, Py_ssize_t ldc, double* S)
     enum: CD_BPF_KC
+    void cd_transpose_f(float* P, Py_ssize_t ldp, Py_ssize_t n, Py_ssize_t K,
+                        const float* src, Py_ssize_t stride)
+    void cd_transpose_d(double* P, Py_ssize_t ldp, Py_ssize_t n, Py_ssize_t K,
+                        const double* src, Py_ssize_t stride)
 
 ctypedef Py_ssize_t isize
 
@@ -929,9 +933,12 @@ cdef void _bpf_own(isize npix, isize M, isize N, const floating* A, isize lda,
         _gemm_tiled(TRANS, NO_TRANS, M, N, npix, A, lda, 0, B, ldb, 0, C, N, 0, 1,
                     n_threads, 1)
         return
-    for i in prange(M, schedule='static', num_threads=n_threads):
-        for p in range(npix):
-            At[i * npix + p] = A[p * lda + i]
+    for i in prange((npix + 255) // 256, schedule='static', num_threads=n_threads):
+        p = i * 256
+        if floating is float:
+            cd_transpose_f(At + p, npix, min(<isize>256, npix - p), M, A + p * lda, lda)
+        else:
+            cd_transpose_d(At + p, npix, min(<isize>256, npix - p), M, A + p * lda, lda)
     for task in prange(n_tasks, schedule='static', num_threads=nt):
         i0 = (task % n_rb) * BPF_OWN_ROWS
         c0 = (task // n_rb) * blk

@@ -503,6 +503,12 @@ void cd_gemm_bpf_##s(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P,      
 {                                                                                   \
     CD_ISA_SWITCH(cd_gbpf_##s, (i0, i1, n0, n1, P, A, lda, B, ldb, C, ldc, S))      \
     cd_gbpf_##s##_base(i0, i1, n0, n1, P, A, lda, B, ldb, C, ldc, S);               \
+}                                                                                   \
+void cd_transpose_##s(T* P, cd_isz ldp, cd_isz n, cd_isz K, const T* src,            \
+                      cd_isz stride)                                                \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_tpose_##s, (P, ldp, n, K, src, stride))                        \
+    cd_tpose_##s##_base(P, ldp, n, K, src, stride);                                 \
 }
 CD_BPF_ENTRY(float, f)
 CD_BPF_ENTRY(double, d)

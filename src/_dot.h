@@ -216,6 +216,11 @@ void cd_gemm_bpf_f(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P, const f
 void cd_gemm_bpf_d(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P, const double* A,
                    cd_isz lda, const double* B, cd_isz ldb, double* C, cd_isz ldc,
                    double* S);
+/* P[k * ldp + p] := src[p * stride + k] for p < n, k < K. */
+void cd_transpose_f(float* P, cd_isz ldp, cd_isz n, cd_isz K, const float* src,
+                    cd_isz stride);
+void cd_transpose_d(double* P, cd_isz ldp, cd_isz n, cd_isz K, const double* src,
+                    cd_isz stride);
 
 /* The Winograd phase kernel's transforms and per-position GEMMs (channels-last, one
  * group, 2-D; the blocking and threads are the caller's): see _wino_impl.h.

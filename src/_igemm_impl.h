@@ -1099,3 +1099,25 @@ CD_CAT(cd_gbpf_, CD_SUF)(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P,
         }
     }
 }
+
+/* P[k * ldp + p] := src[p * stride + k] for p < n, k < K (the filter gradient's
+ * operand transposed, 16 x 16 blocks in registers where the ISA has CD_TR16). */
+static void
+CD_CAT(cd_tpose_, CD_SUF)(CD_T* P, cd_isz ldp, cd_isz n, cd_isz K, const CD_T* src,
+                          cd_isz stride)
+{
+    cd_isz p0 = 0;
+#ifdef CD_TR16
+    const cd_isz k16 = K / 16 * 16;
+    for (; p0 + 16 <= n; p0 += 16) {
+        for (cd_isz k = 0; k < k16; k += 16)
+            CD_TR16(P + k * ldp + p0, ldp, src + p0 * stride + k, stride);
+        for (cd_isz p = p0; p < p0 + 16; p++)
+            for (cd_isz k = k16; k < K; k++)
+                P[k * ldp + p] = src[p * stride + k];
+    }
+#endif
+    for (cd_isz p = p0; p < n; p++)
+        for (cd_isz k = 0; k < K; k++)
+            P[k * ldp + p] = src[p * stride + k];
+}
