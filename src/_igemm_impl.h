@@ -317,35 +317,40 @@ CD_CAT(cd_drrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T*
     }
 }
 
+/* P[k * ldp + p] := src[p * stride + k] for p < n, k < K: 16 x 16 blocks transposed in
+ * registers where the ISA has CD_TR16 (the scalar loop was 16 % of a batch-1 U-Net
+ * layer's time packing its 1 MiB filter, and 12 % of ZFNet b1's filter gradient). */
+static void
+CD_CAT(cd_tpose_, CD_SUF)(CD_T* P, cd_isz ldp, cd_isz n, cd_isz K, const CD_T* src,
+                          cd_isz stride)
+{
+    cd_isz p0 = 0;
+#ifdef CD_TR16
+    const cd_isz k16 = K / 16 * 16;
+    for (; p0 + 16 <= n; p0 += 16) {
+        for (cd_isz k = 0; k < k16; k += 16)
+            CD_TR16(P + k * ldp + p0, ldp, src + p0 * stride + k, stride);
+        for (cd_isz p = p0; p < p0 + 16; p++)
+            for (cd_isz k = k16; k < K; k++)
+                P[k * ldp + p] = src[p * stride + k];
+    }
+#endif
+    for (cd_isz p = p0; p < n; p++)
+        for (cd_isz k = 0; k < K; k++)
+            P[k * ldp + p] = src[p * stride + k];
+}
+
 /* P[k * w + p] := src[p * stride + k] for p < nvalid, 0 for nvalid <= p < w, k < K:
  * rows laid out as the columns of a panel of width w (zeros past the valid ones). */
 static void
 CD_CAT(cd_panel_, CD_SUF)(CD_T* P, cd_isz w, cd_isz nvalid, cd_isz K, const CD_T* src,
                           cd_isz stride)
 {
-    cd_isz p0 = 0;
-#ifdef CD_TR16
-    /* 16 rows x 16 channels at a time transposed in registers (the scalar loop below
-     * was 16 % of a batch-1 U-Net layer's time, its 1 MiB filter packed per call) */
-    const cd_isz k16 = K / 16 * 16, pv = nvalid < w ? nvalid : w;
-    for (; p0 + 16 <= pv; p0 += 16) {
-        for (cd_isz k = 0; k < k16; k += 16)
-            CD_TR16(P + k * w + p0, w, src + p0 * stride + k, stride);
-        for (cd_isz p = p0; p < p0 + 16; p++)
-            for (cd_isz k = k16; k < K; k++)
-                P[k * w + p] = src[p * stride + k];
-    }
-#endif
-    for (cd_isz p = p0; p < w; p++) {
-        if (p < nvalid) {
-            const CD_T* r = src + p * stride;
-            for (cd_isz k = 0; k < K; k++)
-                P[k * w + p] = r[k];
-        } else {
-            for (cd_isz k = 0; k < K; k++)
-                P[k * w + p] = 0;
-        }
-    }
+    const cd_isz pv = nvalid < w ? nvalid : w;
+    CD_CAT(cd_tpose_, CD_SUF)(P, w, pv, K, src, stride);
+    for (cd_isz k = 0; k < K; k++)
+        for (cd_isz p = pv; p < w; p++)
+            P[k * w + p] = 0;
 }
 
 /* Whether any of p[0 .. n) is Inf or NaN (x - x is 0 exactly for finite x). */
@@ -1098,26 +1103,4 @@ CD_CAT(cd_gbpf_, CD_SUF)(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P,
             }
         }
     }
-}
-
-/* P[k * ldp + p] := src[p * stride + k] for p < n, k < K (the filter gradient's
- * operand transposed, 16 x 16 blocks in registers where the ISA has CD_TR16). */
-static void
-CD_CAT(cd_tpose_, CD_SUF)(CD_T* P, cd_isz ldp, cd_isz n, cd_isz K, const CD_T* src,
-                          cd_isz stride)
-{
-    cd_isz p0 = 0;
-#ifdef CD_TR16
-    const cd_isz k16 = K / 16 * 16;
-    for (; p0 + 16 <= n; p0 += 16) {
-        for (cd_isz k = 0; k < k16; k += 16)
-            CD_TR16(P + k * ldp + p0, ldp, src + p0 * stride + k, stride);
-        for (cd_isz p = p0; p < p0 + 16; p++)
-            for (cd_isz k = k16; k < K; k++)
-                P[k * ldp + p] = src[p * stride + k];
-    }
-#endif
-    for (cd_isz p = p0; p < n; p++)
-        for (cd_isz k = 0; k < K; k++)
-            P[k * ldp + p] = src[p * stride + k];
 }
