@@ -121,3 +121,29 @@ class BLASGuard:
     def time_threadpool_limits_reference(self):
         with threadpool_limits(1, user_api="blas"):
             pass
+
+
+class Conv2DBackpropFilter:
+    """cdeconv.conv2d_backprop_filter on the same layers turned round (as Conv2DForward):
+    the gradient of the forward conv's filter from its input and output gradient."""
+    param_names = ["workload", "batch", "dtype", "threads"]
+    params = [names(), batches(), DTYPES, THREADS]
+    timeout = 600
+
+    def setup(self, workload, batch, dtype, threads):
+        x, w, kw = make_case(workload, batch, dtype)
+        self.y = cdeconv.conv2d_transpose(x, w, **kw)       # the forward conv's input
+        self.dy, self.shape = x, w.shape                      # ... and output gradient
+        self.s, self.p = kw["strides"], kw["padding"]
+        if cdeconv.conv2d(self.y, w, self.s, self.p).shape != x.shape:
+            raise NotImplementedError("the forward conv does not give the input's shape")
+        self.out = cdeconv.conv2d_backprop_filter(self.y, self.shape, self.dy, self.s,
+                                                  self.p)     # + warm-up
+        self._threads = Threads(threads)
+
+    def teardown(self, *params):
+        self._threads.restore()
+
+    def time_conv2d_backprop_filter(self, *params):
+        cdeconv.conv2d_backprop_filter(self.y, self.shape, self.dy, self.s, self.p,
+                                       out=self.out)
