@@ -290,7 +290,7 @@ DEF ABT_MIN_K = 128      # ... and at least this deep (measured: BLAS wins above
 DEF OWN_GEMM_ROWS = 96   # the forward's own GEMM: rows of C per task
 DEF BPF_OWN_ROWS = 64    # the filter gradient's own GEMM: rows (output channels) a task
 DEF BPF_OWN_MIN_CHANNELS = 3   # ... for >= 3 output channels
-DEF BPF_OWN_MIN_PIXELS = 1024  # ... and >= 1024 output pixels
+DEF BPF_OWN_MIN_PIXELS = 64    # ... and >= 64 output pixels
 DEF BPF_OWN_MIN_ROWS = 16      # ... as DW += cols^T @ DY: >= 16 filter rows
 DEF OWN_GEMM_MAX_B = 1048576  # ... and a filter of <= 1M elements (4 MiB packed float)
 
@@ -884,20 +884,24 @@ cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
 
 cdef inline int _bpf_own_fits(const Geom* g) noexcept nogil:
     """How the filter gradient runs its GEMM: 0 on BLAS; on the micro-kernel (_bpf_own)
-    1 as DW^T (Cs, K) += DY^T @ cols (output channels <= filter rows, K = taps x input
-    channels) or 2 as DW (K, Cs) += cols^T @ DY (more output channels than filter rows):
-    whichever transposes the smaller operand. The rule: channels-last, one group,
-    >= BPF_OWN_MIN_PIXELS output pixels (below, the per-chunk adds into the gradient and
-    the panel copies outweigh the sums: BLAS stays), and >= BPF_OWN_MIN_CHANNELS output
-    channels for 1, >= BPF_OWN_MIN_ROWS filter rows for 2. Measured with
-    tools/forward_rules.py --filter-gradient on the suite, 1 and 2 threads."""
+    1 as DW^T (Cs, K) += DY^T @ cols or 2 as DW (K, Cs) += cols^T @ DY (K = taps x input
+    channels), whichever moves fewer elements besides the GEMM: DY^T plus DW^T zeroed and
+    turned round, or cols^T. The rule: channels-last, one group, >= BPF_OWN_MIN_PIXELS
+    output pixels, and >= BPF_OWN_MIN_CHANNELS output channels for 1, >= BPF_OWN_MIN_ROWS
+    filter rows for 2. Measured with tools/forward_rules.py --filter-gradient on the
+    suite, 1 and 2 threads: own / BLAS 1.03-1.98x on every layer from 16 output pixels
+    but one, 0.55-0.98x on a 1-pixel layer (and 16 pixels of it at batch 16), 0.83-1.11x
+    with 1 output channel."""
     cdef isize K = g.taps * g.cb
-    cdef int orient = 1 if g.cs <= K else 2
+    cdef isize P = g.batch * g.small[0] * g.small[1] * g.small[2]
+    # the elements each way moves besides the GEMM: DY^T, then DW^T zeroed and turned
+    # round; or cols^T
+    cdef int orient = 1 if P * g.cs + 2 * K * g.cs <= P * K else 2
     if _OWN_BPF == 0 or g.cfirst or g.groups != 1:
         return 0
     if _OWN_BPF == 2:
         return orient
-    if g.batch * g.small[0] * g.small[1] * g.small[2] < BPF_OWN_MIN_PIXELS:
+    if P < BPF_OWN_MIN_PIXELS:
         return 0
     if orient == 1 and g.cs >= BPF_OWN_MIN_CHANNELS:
         return 1
