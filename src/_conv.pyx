@@ -1678,13 +1678,23 @@ cdef inline isize _pr_task_rows(Geom* g, int n_threads,
     return g.s[1] * min(max_small_rows, max(<isize>1, min(want, qrows)))
 
 
-cdef inline void _band_task(isize task, isize planes, isize n_hb, isize rb, isize* grp,
-                            isize* bz, isize* zh0) noexcept nogil:
+cdef struct BandTask:
+    isize grp, bz, zh0     # group, image * D plane, first big row
+
+
+cdef inline BandTask _band_task(isize task, isize planes, isize n_hb,
+                                isize rb) noexcept nogil:
     """Task ``task`` of the (group, image * D plane, band of rb big rows) tasks of the
-    phase-rows and scatter-rows kernels: its group, plane and first big row."""
-    grp[0] = task // (planes * n_hb)
-    bz[0] = (task % (planes * n_hb)) // n_hb
-    zh0[0] = (task % n_hb) * rb
+    phase-rows and scatter-rows kernels: its group, plane and first big row. Returned,
+    not written through pointers: a prange body must assign what it computes per task
+    (``bt = _band_task(...)``) for Cython to make it private to the thread; out-pointers
+    to the loop's variables left them shared, a race that sent tasks to other tasks'
+    rows (wrong outputs at 2+ threads, found by the dask test in CI)."""
+    cdef BandTask bt
+    bt.grp = task // (planes * n_hb)
+    bt.bz = (task % (planes * n_hb)) // n_hb
+    bt.zh0 = (task % n_hb) * rb
+    return bt
 
 
 def phase_rows_scratch_bytes(tuple shapes, str dtype="float32"):
@@ -1715,7 +1725,8 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
     cdef isize n_hb = (g.big[1] + rb - 1) // rb
     cdef isize planes = g.batch * g.big[0]
     cdef isize n_tasks = g.groups * planes * n_hb
-    cdef isize sc, zn, task, grp, bz, zh0
+    cdef isize sc, zn, task
+    cdef BandTask bt
     cdef int tid
     cdef cd_geom cg
     cdef floating* S = NULL
@@ -1740,13 +1751,13 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
         with nogil:
             for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
                 tid = threadid()
-                _band_task(task, planes, n_hb, rb, &grp, &bz, &zh0)
+                bt = _band_task(task, planes, n_hb, rb)
                 if floating is float:
-                    cd_pr_run_f(&cg, X, W, Y, S + tid * sc, zero, rb, grp, bz, zh0,
-                                min(g.big[1], zh0 + rb))
+                    cd_pr_run_f(&cg, X, W, Y, S + tid * sc, zero, rb, bt.grp, bt.bz, bt.zh0,
+                                min(g.big[1], bt.zh0 + rb))
                 else:
-                    cd_pr_run_d(&cg, X, W, Y, S + tid * sc, zero, rb, grp, bz, zh0,
-                                min(g.big[1], zh0 + rb))
+                    cd_pr_run_d(&cg, X, W, Y, S + tid * sc, zero, rb, bt.grp, bt.bz, bt.zh0,
+                                min(g.big[1], bt.zh0 + rb))
     finally:
         free(S)
         free(zero)
@@ -1813,7 +1824,8 @@ cdef int _run_scatter_rows(Geom* g, const floating* X, const floating* W, floati
     one fixed order whatever its band, so neither can change a bit."""
     cdef isize planes = g.batch * g.big[0]
     cdef isize rb = _pr_task_rows(g, n_threads, _SR_MAX_SMALL_ROWS)
-    cdef isize n_hb, n_tasks, sc, task, grp, bz, zh0
+    cdef isize n_hb, n_tasks, sc, task
+    cdef BandTask bt
     cdef int tid
     cdef cd_geom cg
     cdef floating* S = NULL
@@ -1834,13 +1846,13 @@ cdef int _run_scatter_rows(Geom* g, const floating* X, const floating* W, floati
         with nogil:
             for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
                 tid = threadid()
-                _band_task(task, planes, n_hb, rb, &grp, &bz, &zh0)
+                bt = _band_task(task, planes, n_hb, rb)
                 if floating is float:
-                    cd_sr_run_f(&cg, X, W, Y, S + tid * sc, rb, grp, bz, zh0,
-                                min(g.big[1], zh0 + rb))
+                    cd_sr_run_f(&cg, X, W, Y, S + tid * sc, rb, bt.grp, bt.bz, bt.zh0,
+                                min(g.big[1], bt.zh0 + rb))
                 else:
-                    cd_sr_run_d(&cg, X, W, Y, S + tid * sc, rb, grp, bz, zh0,
-                                min(g.big[1], zh0 + rb))
+                    cd_sr_run_d(&cg, X, W, Y, S + tid * sc, rb, bt.grp, bt.bz, bt.zh0,
+                                min(g.big[1], bt.zh0 + rb))
     finally:
         free(S)
     return 0

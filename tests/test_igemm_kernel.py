@@ -534,6 +534,30 @@ def test_filter_gradient_own_gemm_threads_blas_and_rule():
     assert fits((1, 64, 64, 64), (3, 3, 64, 64), 1, "NCHW") == 0
 
 
+@pytest.mark.parametrize("algo, x_shape, w_shape", [
+    ("rows", (11, 8, 8, 8), (4, 4, 3, 8)),          # 11 planes x 2 bands: many tiny tasks
+    ("scatter", (11, 8, 8, 64), (5, 5, 1, 64)),
+])
+def test_band_tasks_are_thread_private(algo, x_shape, w_shape):
+    """Many short tasks on more threads than cores, repeated: a task's (group, plane,
+    band) once went through out-pointers to variables the prange left shared, and a
+    thread could run another task's band (1-2 % of calls at 8 threads, under load in
+    CI). Bitwise against one thread."""
+    r = np.random.default_rng(9)
+    x = r.standard_normal(x_shape).astype(np.float32)
+    w = r.standard_normal(w_shape).astype(np.float32)
+    before = cdeconv.get_num_threads()
+    try:
+        cdeconv.set_num_threads(1)
+        want = run_kernel(ALGOS[algo], 2, x, w, 2, "SAME")
+        cdeconv.set_num_threads(8)
+        for i in range(2000):
+            got = run_kernel(ALGOS[algo], 2, x, w, 2, "SAME")
+            assert np.array_equal(got, want), f"call {i}"
+    finally:
+        cdeconv.set_num_threads(before)
+
+
 def test_forward_dispatch_rule():
     def algo(x, w, s=2, padding="SAME", fmt="NHWC"):
         geom = _geometry.forward_geometry(2, np.empty(x, np.float32),
