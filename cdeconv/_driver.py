@@ -198,9 +198,8 @@ FWD_IGEMM_MIN_PIXELS = 16
 #: and >= FWD_IGEMM_MIN_PIXELS output pixels: taken from FWD_TAPS_MIN_PIXELS output
 #: pixels, and below that where the implicit GEMM's rule does not apply (measured with
 #: tools/forward_rules.py on the suite turned round, 1 and 2 threads: tap rows / igemm
-#: 0.8-1.1x at batch 1 with
-#: 256-3136 pixels, where igemm wins at 2 threads, 1.0-2.1x from 4096 pixels; tap rows /
-#: im2col + GEMM 1.1-1.8x on 1-3 channel images).
+#: 0.8-1.1x at batch 1 with 256-3136 pixels, where igemm wins at 2 threads, 1.0-2.1x
+#: from 4096 pixels; tap rows / im2col + GEMM 1.1-1.8x on 1-3 channel images).
 FWD_TAPS_MIN_OUT_CHANNELS = 3
 FWD_TAPS_MAX_FILTER = 1 << 20
 FWD_TAPS_MIN_PIXELS = 4096

@@ -288,11 +288,11 @@ DEF LANE_WORK_BYTES = 16777216  # ... whose lanes' column buffers take <= 16 MiB
 DEF ABT_MAX_M = 32       # the unpacked A @ B^T kernel for GEMMs of <= this many rows
 DEF ABT_MIN_K = 128      # ... and at least this deep (measured: BLAS wins above 32 rows)
 DEF OWN_GEMM_ROWS = 96   # the forward's own GEMM: rows of C per task
+DEF OWN_GEMM_MAX_B = 1048576  # ... for a filter of <= 1M elements (4 MiB packed float)
 DEF BPF_OWN_ROWS = 64    # the filter gradient's own GEMM: rows (output channels) a task
 DEF BPF_OWN_MIN_CHANNELS = 3   # ... for >= 3 output channels
 DEF BPF_OWN_MIN_PIXELS = 64    # ... and >= 64 output pixels
 DEF BPF_OWN_MIN_ROWS = 16      # ... as DW += cols^T @ DY: >= 16 filter rows
-DEF OWN_GEMM_MAX_B = 1048576  # ... and a filter of <= 1M elements (4 MiB packed float)
 
 
 cdef isize _OWN_GEMM_MIN_N = 16   # the forward's own GEMM for >= this many channels
@@ -301,7 +301,7 @@ cdef isize _OWN_GEMM_MIN_N = 16   # the forward's own GEMM for >= this many chan
 def set_own_gemm(isize min_channels):
     """The forward im2col + GEMM runs its GEMM on the igemm micro-kernel (_gemm_own) for
     >= min_channels output channels (default 16; 0 = never, BLAS always): a hook for
-    tools/dispatch_rules.py and the tests to time and check both. Returns the previous
+    the tests and tools/forward_rules.py to check and time both. Returns the previous
     bound."""
     global _OWN_GEMM_MIN_N
     if min_channels < 0:
@@ -394,25 +394,36 @@ cdef void _gemm_tiled(Trans ta, Trans tb, isize m, isize n, isize k,
                 b, <int>ldb, beta, C + g * c_gs + m0 * ldc + n0, <int>ldc)
 
 
-cdef bint _gemm_own(isize m, isize n, isize k, const floating* A, isize lda,
-                    const floating* B, isize ldb, floating* C, isize ldc,
-                    int n_threads) noexcept nogil:
-    """C (m, n) := A (m, k) @ B (k, n), all row-major, on the igemm micro-kernel: B packed
-    once into its panels, tasks of OWN_GEMM_ROWS rows of C (fixed by the sizes: each
-    element is one FMA chain along k whatever the thread count). For the forward
-    im2col + GEMM, where A is the column buffer: OpenBLAS re-packs A per call and runs
-    its AVX2 kernels on AVX-512 machines. Returns False (C untouched) when the packed B
-    cannot be allocated, for the caller to fall back to BLAS."""
+cdef floating* _gemm_pack(isize k, isize n, const floating* B, isize ldb) noexcept nogil:
+    """B (k, n), rows ldb apart, packed into the igemm micro-kernel's panels
+    (cd_gemm_pack) in a new buffer the caller frees; NULL if it cannot be allocated."""
     cdef isize blk = cd_ig_block_f() if floating is float else cd_ig_block_d()
-    cdef isize n_tasks = (m + OWN_GEMM_ROWS - 1) // OWN_GEMM_ROWS, task, m0, m1
     cdef floating* Bp = <floating*>malloc(k * ((n + blk - 1) // blk * blk)
                                           * sizeof(floating))
-    if Bp == NULL:
-        return False
-    if floating is float:
-        cd_gemm_pack_f(k, n, B, ldb, Bp)
-    else:
-        cd_gemm_pack_d(k, n, B, ldb, Bp)
+    if Bp != NULL:
+        if floating is float:
+            cd_gemm_pack_f(k, n, B, ldb, Bp)
+        else:
+            cd_gemm_pack_d(k, n, B, ldb, Bp)
+    return Bp
+
+
+cdef inline bint _gemm_own_fits(const Geom* g) noexcept nogil:
+    """Whether the channels-last forward im2col + GEMM runs its GEMM on the micro-kernel
+    (_gemm_own): one group, >= _OWN_GEMM_MIN_N output channels, filter <= OWN_GEMM_MAX_B."""
+    return (not g.cfirst and g.groups == 1 and 0 < _OWN_GEMM_MIN_N <= g.cs
+            and g.taps * g.cb * g.cs <= OWN_GEMM_MAX_B)
+
+
+cdef void _gemm_own(isize m, isize n, isize k, const floating* A, isize lda,
+                    const floating* Bp, floating* C, isize ldc,
+                    int n_threads) noexcept nogil:
+    """C (m, n) := A (m, k) @ B (k, n), row-major, on the igemm micro-kernel, B packed by
+    _gemm_pack: tasks of OWN_GEMM_ROWS rows of C (fixed by the sizes: each element is
+    one FMA chain along k whatever the thread count). For the forward im2col + GEMM,
+    where A is the column buffer: OpenBLAS re-packs A per call and runs its AVX2 kernels
+    on AVX-512 machines."""
+    cdef isize n_tasks = (m + OWN_GEMM_ROWS - 1) // OWN_GEMM_ROWS, task, m0, m1
     for task in prange(n_tasks, nogil=True, schedule='static',
                        num_threads=max(1, min(n_threads, n_tasks))):
         m0 = task * OWN_GEMM_ROWS
@@ -421,8 +432,6 @@ cdef bint _gemm_own(isize m, isize n, isize k, const floating* A, isize lda,
             cd_gemm_run_f(m0, m1, n, k, A, lda, Bp, C, ldc)
         else:
             cd_gemm_run_d(m0, m1, n, k, A, lda, Bp, C, ldc)
-    free(Bp)
-    return True
 
 
 # ---------------------------------------------------------------------------------
@@ -843,10 +852,11 @@ cdef const floating* _columns(const Geom* g, const floating* X, isize r0, isize 
 
 
 cdef void _forward_chunk(const Geom* g, const floating* X, const floating* W,
-                        floating* Y, floating* work, isize r0, isize r1, isize w0,
-                        isize w1, int n_threads) noexcept nogil:
+                        const floating* Wp, floating* Y, floating* work, isize r0,
+                        isize r1, isize w0, isize w1, int n_threads) noexcept nogil:
     """The chunk of small rows [r0, r1), columns [w0, w1): the columns (im2col), then
-    Y_chunk = cols @ W (tiled GEMM)."""
+    Y_chunk = cols @ W (tiled GEMM, or on the micro-kernel with W packed as Wp when it
+    is not NULL: _gemm_own)."""
     cdef isize SP = g.small[0] * g.small[1] * g.small[2]
     cdef isize C_small = g.groups * g.cs
     cdef isize SW = g.small[2], K = g.taps * g.cb
@@ -854,9 +864,8 @@ cdef void _forward_chunk(const Geom* g, const floating* X, const floating* W,
     cdef const floating* cols = _columns(g, X, r0, r1, w0, w1, work, n_threads, &ld, &gs)
     if not g.cfirst:
         # Y[pixels] (npix, C_small) = cols_g (npix, K) @ W_g, W (K, C_small)
-        if (g.groups == 1 and 0 < _OWN_GEMM_MIN_N <= g.cs and K * g.cs <= OWN_GEMM_MAX_B
-                and _gemm_own(npix, g.cs, K, cols, ld, W, C_small, Y + q0 * C_small,
-                              C_small, n_threads)):
+        if Wp != NULL:
+            _gemm_own(npix, g.cs, K, cols, ld, Wp, Y + q0 * C_small, C_small, n_threads)
             return
         _gemm_tiled(NO_TRANS, NO_TRANS, npix, g.cs, K, cols, ld, gs,
                     W, C_small, g.cs,
@@ -874,12 +883,17 @@ cdef void _conv_forward(const Geom* g, const floating* X, const floating* W,
                         floating* Y, floating* work, isize rows_per_chunk,
                         isize cols_per_chunk, int n_threads) noexcept nogil:
     """Y (small side) := conv(X (big side), W). Y is fully overwritten, chunk by chunk
-    (_forward_chunk; parts of one row when cols_per_chunk < SW)."""
+    (_forward_chunk; parts of one row when cols_per_chunk < SW). Where _gemm_own_fits,
+    W is packed once for every chunk (BLAS if the packed copy cannot be allocated)."""
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize nr = 0, nw = 0, r0, r1, w0, w1
+    cdef floating* Wp = NULL
+    if _gemm_own_fits(g):
+        Wp = _gemm_pack(g.taps * g.cb, g.cs, W, g.cs)
     while _next_chunk(g, rows_per_chunk, cols_per_chunk, n_rows, &nr, &nw, &r0, &r1,
                       &w0, &w1):
-        _forward_chunk(g, X, W, Y, work, r0, r1, w0, w1, n_threads)
+        _forward_chunk(g, X, W, Wp, Y, work, r0, r1, w0, w1, n_threads)
+    free(Wp)
 
 
 cdef inline int _bpf_own_fits(const Geom* g) noexcept nogil:
@@ -1005,8 +1019,9 @@ cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating
         DWt = <floating*>calloc(K * g.cs, sizeof(floating))
         if DWt == NULL:
             own = 0
-    for i in range(g.taps * g.cb * g.groups * g.cs):
-        DW[i] = 0
+    if DWt == NULL:                 # else DW is written whole from DWt at the end
+        for i in range(g.taps * g.cb * g.groups * g.cs):
+            DW[i] = 0
     while _next_chunk(g, rows_per_chunk, cols_per_chunk, n_rows, &nr, &nw, &r0, &r1,
                       &w0, &w1):
         _bpf_chunk(g, X, DY, DWt if DWt != NULL else DW, work, r0, r1, w0, w1,
@@ -1074,7 +1089,7 @@ cdef void _ft_pad_band(const Geom* g, const floating* X, floating* Xp, isize b0,
 cdef int _run_forward_taps(const Geom* g, const floating* X, const floating* W,
                            floating* Y, int n_threads) except -1:
     """The forward conv (forward_taps_fits) as im2col + GEMM with no column buffer: the
-    filter packed once (cd_gemm_pack, K = kh * kw * cb rows), then band by band a
+    filter packed once (_gemm_pack, K = kh * kw * cb rows), then band by band a
     zero-padded copy of the input the band reads and tasks of OWN_GEMM_ROWS output pixels
     on cd_gemm_taps (the kernel rows are its taps, each kw * cb contiguous inputs). A band
     is as many whole images as fit in FT_BAND_ELEMENTS, or rows of one image. Same bits
@@ -1103,16 +1118,12 @@ cdef int _run_forward_taps(const Geom* g, const floating* X, const floating* W,
     else:
         rows = max(<isize>1, (FT_BAND_ELEMENTS // (Wp * cb) - (kh - 1) * dy - 1) // sy + 1)
     try:
-        Bp = <floating*>malloc(Kt * ((N + blk - 1) // blk * blk) * sizeof(floating))
+        Bp = _gemm_pack(Kt, N, W, N)
         Xp = <floating*>malloc(nimg * ((rows - 1) * sy + (kh - 1) * dy + 1) * Wp * cb
                                * sizeof(floating))
         if Bp == NULL or Xp == NULL:
             raise MemoryError("cdeconv: cannot allocate the tap-rows forward's buffers")
         with nogil:
-            if floating is float:
-                cd_gemm_pack_f(Kt, N, W, N, Bp)
-            else:
-                cd_gemm_pack_d(Kt, N, W, N, Bp)
             b = 0
             while b < g.batch:
                 nimg = min(nimg, g.batch - b)

@@ -965,6 +965,21 @@ CD_CAT(cd_srrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
  * B packed once into panels of up to CD_IG_NV vectors of columns (cd_gpack_), A read in
  * place. Each element of C is one FMA chain along k: the tiling cannot change a bit. */
 
+/* P[k * nr + c] := B[k * ldb + c] for k < K, c < nv, zeros for nv <= c < nr: rows of a
+ * panel nr wide (cd_gpack_'s panels, cd_gbpf_'s blocks of pixels). */
+static void
+CD_CAT(cd_gpanel_, CD_SUF)(CD_T* P, cd_isz nr, const CD_T* B, cd_isz ldb, cd_isz K,
+                           cd_isz nv)
+{
+    for (cd_isz k = 0; k < K; k++) {
+        const CD_T* b = B + k * ldb;
+        for (cd_isz c = 0; c < nv; c++)
+            P[k * nr + c] = b[c];
+        for (cd_isz c = nv; c < nr; c++)
+            P[k * nr + c] = 0;
+    }
+}
+
 /* Bp (K * N rounded up to the panel width) := B's panels: the panel of columns
  * [n0, n0 + nr) at Bp + n0 * K, Bp[n0 * K + k * nr + c] = B[k][n0 + c] (zeros past N). */
 static void
@@ -974,14 +989,7 @@ CD_CAT(cd_gpack_, CD_SUF)(cd_isz K, cd_isz N, const CD_T* B, cd_isz ldb, CD_T* B
     for (cd_isz n0 = 0; n0 < N; n0 += pb) {
         const cd_isz nv = N - n0 < pb ? N - n0 : pb;
         const cd_isz nr = (nv + CD_VL - 1) / CD_VL * CD_VL;
-        CD_T* P = Bp + n0 * K;
-        for (cd_isz k = 0; k < K; k++) {
-            const CD_T* b = B + k * ldb + n0;
-            for (cd_isz c = 0; c < nv; c++)
-                P[k * nr + c] = b[c];
-            for (cd_isz c = nv; c < nr; c++)
-                P[k * nr + c] = 0;
-        }
+        CD_CAT(cd_gpanel_, CD_SUF)(Bp + n0 * K, nr, B + n0, ldb, K, nv);
     }
 }
 
@@ -1019,8 +1027,7 @@ CD_CAT(cd_grun_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const CD_T* A
  * the same bits as cd_grun_ on the column buffer. */
 static void
 CD_CAT(cd_gtap_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo, cd_isz N,
-                         cd_isz nt,
-                         cd_isz K, const CD_T* Xp, cd_isz istep, cd_isz ystep,
+                         cd_isz nt, cd_isz K, const CD_T* Xp, cd_isz istep, cd_isz ystep,
                          cd_isz tstep, cd_isz xstep, const CD_T* Bp, CD_T* C, cd_isz ldc)
 {
     const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL;
@@ -1079,14 +1086,7 @@ CD_CAT(cd_gbpf_, CD_SUF)(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P,
         const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
         for (cd_isz p0 = 0; p0 < P; p0 += CD_BPF_KC) {
             const cd_isz kc = P - p0 < CD_BPF_KC ? P - p0 : CD_BPF_KC;
-            for (cd_isz p = 0; p < kc; p++) {
-                const CD_T* b = B + (p0 + p) * ldb + c0;
-                CD_T* s = S + p * nr;
-                for (cd_isz c = 0; c < nv; c++)
-                    s[c] = b[c];
-                for (cd_isz c = nv; c < nr; c++)
-                    s[c] = 0;
-            }
+            CD_CAT(cd_gpanel_, CD_SUF)(S, nr, B + p0 * ldb + c0, ldb, kc, nv);
             for (cd_isz i = i0; i < i1; i += MR) {
                 const int mr = (int)(i1 - i < MR ? i1 - i : MR);
                 for (int r = 0; r < mr; r++) {
