@@ -294,11 +294,13 @@ def test_public_ops_take_igemm_and_match_the_reference(rng):
 
 # ---------------------------------------------------------------- forward conv (algo 3)
 
-def _run_forward(n, x, w, s, padding, d=None, groups=1):
+def _run_forward(n, x, w, s, padding, d=None, groups=1, algo=3):
+    """The forward conv of channels-last x through kernel ``algo`` (forced), into a
+    NaN-filled output."""
     fmt = {1: "NWC", 2: "NHWC", 3: "NDHWC"}[n]
     geom = _geometry.forward_geometry(n, x, w, s, padding, fmt, d, groups)
     y = np.full(geom.shape("small"), np.nan, x.dtype)
-    _driver.run(geom, x, w, y, "forward", algo=3)
+    _driver.run(geom, x, w, y, "forward", algo=algo)
     return y
 
 
@@ -380,13 +382,6 @@ OWN_GEMM_CASES = [
 ]
 
 
-def _forced_forward(algo, x, w, s, padding, d=None):
-    geom = _geometry.forward_geometry(2, x, w, s, padding, "NHWC", d)
-    y = np.full(geom.shape("small"), np.nan, x.dtype)
-    _driver.run(geom, x, w, y, "forward", algo=algo)
-    return y
-
-
 @pytest.mark.parametrize("algo", [0, 5], ids=["own-gemm", "tap-rows"])
 @pytest.mark.parametrize("case", OWN_GEMM_CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
@@ -398,8 +393,8 @@ def test_forward_own_gemm_and_tap_rows_match_the_reference(algo, case, dtype, is
             x = dyadic(rng, (batch,) + hw + (cin,), dtype)
             w = dyadic(rng, k + (cin, cout), dtype)
             want = _reference.conv2d(x, w, s, padding, "NHWC", d)
-            np.testing.assert_array_equal(_forced_forward(algo, x, w, s, padding, d), want,
-                                          err_msg=f"{isa}, batch {batch}, {hw}")
+            got = _run_forward(2, x, w, s, padding, d, algo=algo)
+            np.testing.assert_array_equal(got, want, err_msg=f"{isa}, batch {batch}, {hw}")
     finally:
         _conv.set_own_gemm(before)
 
@@ -420,9 +415,9 @@ def test_tap_rows_bands_threads_and_nonfinite():
             for n in (1, 2, 3):
                 cdeconv.set_num_threads(n)
                 outs.append(cdeconv.conv2d(x, w, s, "SAME"))
-            own = _forced_forward(0, x, w, s, "SAME")       # the column buffer, own GEMM
+            own = _run_forward(2, x, w, s, "SAME", algo=0)       # the column buffer, own GEMM
             assert _conv.set_own_gemm(0) == 16              # returns the previous bound
-            blas = _forced_forward(0, x, w, s, "SAME")
+            blas = _run_forward(2, x, w, s, "SAME", algo=0)
         finally:
             cdeconv.set_num_threads(before_threads)
             _conv.set_own_gemm(before)
@@ -437,7 +432,7 @@ def test_tap_rows_bands_threads_and_nonfinite():
     w[0, 0, 2, 7] = np.inf                    # meets the zero padding: NaN, as im2col
     ref = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 1, "SAME")
     for algo in (0, 5):
-        got = _forced_forward(algo, x, w, 1, "SAME")
+        got = _run_forward(2, x, w, 1, "SAME", algo=algo)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
         np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
     with pytest.raises(ValueError, match="min_channels"):
