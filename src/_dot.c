@@ -199,7 +199,14 @@ static inline void cd_tr16_avx512(float* dst, cd_isz ds, const float* src, cd_is
 #define CD_MAXACC 16
 #define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p)))
 #define CD_TR16(dst, ds, src, ss) cd_tr16_avx512((dst), (ds), (src), (ss))
+/* y[0 .. n) += s[0 .. n), n <= 16: one masked vector add */
+#define CD_ADDN(y, s, n) do {                                                        \
+        const __mmask16 m_ = (__mmask16)((1u << (n)) - 1u);                          \
+        _mm512_mask_storeu_ps((y), m_, _mm512_add_ps(_mm512_maskz_loadu_ps(m_, (y)),  \
+                                                     _mm512_maskz_loadu_ps(m_, (s)))); \
+    } while (0)
 #include "_dot_impl.h"
+#undef CD_ADDN
 #undef CD_TR16
 #undef CD_T
 #undef CD_SUF

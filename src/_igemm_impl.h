@@ -426,7 +426,13 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
     const cd_isz nch = (npv + pb - 1) / pb;
     const cd_isz nbig = npix / (SD * SH * SW) * BD * BH * BW;
     CD_T* Yg = Y + grp * Cb;
+#ifdef CD_TR16
+    /* 16 rows so a 16 x 16 block turns round in registers (rows past mr: zeros, unused) */
+    CD_T col[16][4 * CD_VL] = {{0}};
+    CD_T tr[16 * 16];
+#else
     CD_T col[8][4 * CD_VL];
+#endif
     CD_T* rows[8];
     const CD_T* a[8];
     cd_isz dst[4 * CD_VL];
@@ -446,22 +452,33 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
             const CD_T* bt = Xt + (grp * nch + j) * Cs * pb;
             cd_isz nd = 0;
             /* the big pixel each of the chunk's small pixels reaches through tap t */
+            const cd_isz kk[3] = {kd, kh, kw};
+            /* the chunk's first pixel decoded once (image, d, h, w), then counted on */
+            cd_isz sz[4], r = j * pb;
+            sz[3] = r % SW;
+            r /= SW;
+            sz[2] = r % SH;
+            r /= SH;
+            sz[1] = r % SD;
+            sz[0] = r / SD;
             for (cd_isz p = 0; p < w; p++) {
-                cd_isz pix = j * pb + p, r = pix, z[3], ok = pix < npix;
-                cd_isz sz[3];
-                sz[2] = r % SW;
-                r /= SW;
-                sz[1] = r % SH;
-                r /= SH;
-                sz[0] = r % SD;
-                r /= SD;                                /* the image */
-                const cd_isz kk[3] = {kd, kh, kw};
+                cd_isz z[3], ok = j * pb + p < npix;
                 for (int ax = 0; ax < 3 && ok; ax++) {
-                    z[ax] = sz[ax] * g->s[ax] - g->pad[ax] + kk[ax] * g->d[ax];
+                    z[ax] = sz[ax + 1] * g->s[ax] - g->pad[ax] + kk[ax] * g->d[ax];
                     ok = z[ax] >= 0 && z[ax] < g->big[ax];
                 }
-                dst[p] = ok ? (((r * BD + z[0]) * BH + z[1]) * BW + z[2]) * Cbig : -1;
+                dst[p] = ok ? (((sz[0] * BD + z[0]) * BH + z[1]) * BW + z[2]) * Cbig : -1;
                 nd += ok;
+                if (++sz[3] == SW) {
+                    sz[3] = 0;
+                    if (++sz[2] == SH) {
+                        sz[2] = 0;
+                        if (++sz[1] == SD) {
+                            sz[1] = 0;
+                            sz[0]++;
+                        }
+                    }
+                }
             }
             if (nd == 0)
                 continue;
@@ -470,7 +487,19 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
                 for (int i = 0; i < mr; i++)
                     a[i] = W + (t * Cb + c + i) * Csmall + grp * Cs;
                 CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, Cs, w, rows, w);
-                for (cd_isz p = 0; p < w; p++) {
+                cd_isz p = 0;
+#ifdef CD_TR16
+                /* 16 pixels at a time: the tile turned round in registers, then each
+                 * pixel's mr channels one masked vector add (the scalar adds were most
+                 * of this loop's time on batch-1 generator heads) */
+                for (; p + 16 <= w; p += 16) {
+                    CD_TR16(tr, 16, &col[0][p], 4 * CD_VL);
+                    for (int e = 0; e < 16; e++)
+                        if (dst[p + e] >= 0)
+                            CD_ADDN(Yg + dst[p + e] + c, tr + e * 16, mr);
+                }
+#endif
+                for (; p < w; p++) {
                     if (dst[p] < 0)
                         continue;
                     CD_T* y = Yg + dst[p] + c;
