@@ -121,7 +121,7 @@ def extensions():
                       + c_sources.get(name, []), include_dirs=["src"] + includes.get(name, []),
                       depends=[os.path.join("src", f) for f in ("_dot.h", "_dot_impl.h",
                                                                 "_igemm_impl.h", "_wino_impl.h",
-                                                                "_outcache.h")])
+                                                                "_fplanar_impl.h", "_outcache.h")])
             for name in modules]
     return cythonize(exts, include_path=["src"], compiler_directives=directives,
                      build_dir="build/cython")

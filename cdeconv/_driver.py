@@ -204,6 +204,23 @@ FWD_TAPS_MIN_OUT_CHANNELS = 3
 FWD_TAPS_MAX_FILTER = 1 << 20
 FWD_TAPS_MIN_PIXELS = 4096
 FWD_TAPS = 5
+#: The planar forward (src/_fplanar_impl.h, _run_forward_planar in src/_conv.pyx: the
+#: vector lanes are consecutive output pixels of a row; the input rows a band reads are
+#: turned into planes per (row, input channel, column phase) so every tap reads one
+#: contiguous vector, the filter broadcast) runs for 1-D/2-D channels-last layers with
+#: one group and 1 .. FWD_PLANAR_MAX_OUT_CHANNELS output channels, where im2col + GEMM
+#: and tap rows leave most lanes empty. Measured (python tools/forward_rules.py
+#: --planar: medians of 5 x 30 ms loops, kernels forced, AVX-512, 2026-12-03; best of
+#: im2col + GEMM / tap rows over planar at 1 / 2 threads): 448x448x3 -> 3 3x3 s2 (article_rgb224
+#: turned round) b1 2.70 / 2.37, b16 1.68 / 1.59; 56x56x32 -> 1 s2 (article_mnist) b1
+#: 2.07 / 3.83, b16 2.37 / 5.58; 224x224x64 -> 3 s1 1.63 / 1.71; 240x320x32 -> 1 5x5
+#: 3.7 / 11; 480x640x1 -> 1 9x9 s2 3.7 / 5.4; 64x64x128 -> 3 5x5 s2 b4 1.18 / 1.96;
+#: 256x256x32 -> 3 4x4 s2 1.45 / 1.92; 64x64x256 -> 1 1.80 / 2.58, -> 8 1.32 / 1.48;
+#: 32x32x512 -> 4 2.5 / 2.4; 128x128x16 -> 4 3.1 / 3.0; 128x128x64 -> 8 1.9 / 2.3;
+#: 16x16x64 -> 2 3.8 / 4.2; the closest, 16x28x28x64 -> 8 s2, 0.91-1.02 / 1.09 (tap rows
+#: about even there).
+FWD_PLANAR_MAX_OUT_CHANNELS = 8
+FWD_PLANAR = 6
 
 
 def _gemm_tiles():
@@ -290,9 +307,12 @@ def choose_transpose_algo(geom):
 
 def choose_forward_algo(geom):
     """The forward-convolution kernel: 0 = im2col + GEMM, 3 = implicit GEMM, 5 = tap
-    rows (see above). Depends only on the shapes."""
+    rows, 6 = planar (see above). Depends only on the shapes."""
     if geom.cf or math.prod(geom.k) > _conv.DOT_MAX_TAPS:
         return 0
+    if (geom.cs <= FWD_PLANAR_MAX_OUT_CHANNELS
+            and _conv.forward_planar_fits(geom.kernel_args())):
+        return FWD_PLANAR
     pixels = geom.batch * math.prod(geom.small)
     filt = math.prod(geom.k) * geom.groups * geom.cb * geom.cs
     taps = (geom.cs >= FWD_TAPS_MIN_OUT_CHANNELS and filt <= FWD_TAPS_MAX_FILTER
@@ -308,10 +328,10 @@ def choose_forward_algo(geom):
 
 #: kernels that never call BLAS, so run without the BLAS guard (1.6 us a call): the
 #: transposed direct rows, dot, pixel lanes and scatter rows, and the forward implicit
-#: GEMM and tap rows. (The transposed igemm and phase rows hand an Inf/NaN filter to
+#: GEMM, tap rows and planar. (The transposed igemm and phase rows hand an Inf/NaN filter to
 #: GEMM + col2im.)
 _NO_BLAS = frozenset({("transpose", 1), ("transpose", 2), ("transpose", 4),
-                      ("transpose", 7), ("forward", 3), ("forward", 5)})
+                      ("transpose", 7), ("forward", 3), ("forward", 5), ("forward", 6)})
 
 #: the kernel choice per kind of op (memoised on the geometry by run)
 _CHOOSE = {"transpose": choose_transpose_algo, "forward": choose_forward_algo}

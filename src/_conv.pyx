@@ -174,6 +174,14 @@ cdef extern from "_dot.h" nogil:
                         Py_ssize_t istep, Py_ssize_t ystep, Py_ssize_t tstep,
                         Py_ssize_t xstep, const double* Bp, double* C, Py_ssize_t ldc)
     enum: CD_GT_MAX_TAPS
+    enum: CD_FPL_MAXCO
+    enum: CD_FPL_MAXKW
+    Py_ssize_t cd_fpl_scratch_f(const cd_geom* g, Py_ssize_t rows)
+    Py_ssize_t cd_fpl_scratch_d(const cd_geom* g, Py_ssize_t rows)
+    void cd_fpl_run_f(const cd_geom* g, const float* X, const float* W, float* Y,
+                      Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, float* P)
+    void cd_fpl_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                      Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, double* P)
     void cd_gemm_bpf_f(Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n0, Py_ssize_t n1,
                        Py_ssize_t P, const float* A, Py_ssize_t lda, const float* B,
                        Py_ssize_t ldb, float* C, Py_ssize_t ldc, float* S)
@@ -1158,6 +1166,81 @@ cdef int _run_forward_taps(const Geom* g, const floating* X, const floating* W,
     return 0
 
 
+DEF FPL_TASK_PIXELS = 1024       # the planar forward: output pixels per task, about
+DEF FPL_MAX_SCRATCH = 65536      # ... while its planes stay within this many elements
+DEF FPL_TASKS_PER_THREAD = 4     # ... and this many tasks a thread where rows allow
+DEF FPL_MAX_ROW_SCRATCH = 4194304  # the planes of one output row, at most
+
+
+def forward_planar_fits(tuple shapes):
+    """Whether the planar forward (algo 6) takes this geometry: 1-D/2-D, one group,
+    1 to CD_FPL_MAXCO output channels, at most CD_FPL_MAXKW kernel columns, and the
+    planes of one output row within FPL_MAX_ROW_SCRATCH elements (a row is never split,
+    so a 2**25-wide row from huge padding goes to im2col + GEMM, which splits it)."""
+    cdef Geom g
+    cdef cd_geom cg
+    _make_geom(&g, shapes, False)
+    if not (g.groups == 1 and g.k[0] == 1 and g.big[0] == 1 and g.small[0] == 1
+            and 1 <= g.cs <= CD_FPL_MAXCO and g.k[2] <= CD_FPL_MAXKW):
+        return False
+    _fill_cd_geom(&g, &cg)
+    return cd_fpl_scratch_f(&cg, 1) <= FPL_MAX_ROW_SCRATCH
+
+
+cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W,
+                             floating* Y, int n_threads) except -1:
+    """The planar forward (forward_planar_fits; src/_fplanar_impl.h): tasks of about
+    FPL_TASK_PIXELS output pixels (whole rows of one image; fewer rows while several
+    threads have under FPL_TASKS_PER_THREAD tasks each or the planes exceed
+    FPL_MAX_SCRATCH elements), each building the planes of the input rows it
+    reads in its thread's scratch and summing its outputs there. An output's sum does
+    not depend on its task: the bits are the same for every thread count."""
+    cdef isize OH = g.small[1], OW = g.small[2], rows, per_img, n_tasks, task, n, oy0
+    cdef isize scratch
+    cdef int tid
+    cdef cd_geom cg
+    cdef floating* S = NULL
+    n_threads = _threads_for(g, n_threads)
+    _fill_cd_geom(g, &cg)
+    rows = max(<isize>1, min(OH, FPL_TASK_PIXELS // max(OW, <isize>1)))
+    # several threads on a small layer: at least FPL_TASKS_PER_THREAD tasks a thread
+    # where rows allow (a band only decides which planes its outputs read, never a
+    # value: the bits do not depend on it; one thread keeps the big bands, each input
+    # row turned into planes about once)
+    while (n_threads > 1 and rows > 1
+           and g.batch * ((OH + rows - 1) // rows) < FPL_TASKS_PER_THREAD * n_threads):
+        rows = (rows + 1) // 2
+    while True:
+        scratch = (cd_fpl_scratch_f(&cg, rows) if floating is float
+                   else cd_fpl_scratch_d(&cg, rows))
+        if rows == 1 or scratch <= FPL_MAX_SCRATCH:
+            break
+        rows = (rows + 1) // 2
+    per_img = (OH + rows - 1) // rows
+    n_tasks = g.batch * per_img
+    n_threads = max(1, min(<isize>n_threads, n_tasks))
+    # zeroed once: the planes' indices outside the image are never written (see
+    # cd_fplrun_)
+    S = <floating*>calloc(n_threads * scratch, sizeof(floating))
+    if S == NULL:
+        raise MemoryError("cdeconv: cannot allocate the planar forward's planes")
+    try:
+        with nogil:
+            for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
+                tid = threadid()
+                n = task // per_img
+                oy0 = (task % per_img) * rows
+                if floating is float:
+                    cd_fpl_run_f(&cg, X, W, Y, n, oy0, min(OH, oy0 + rows),
+                                 S + tid * scratch)
+                else:
+                    cd_fpl_run_d(&cg, X, W, Y, n, oy0, min(OH, oy0 + rows),
+                                 S + tid * scratch)
+    finally:
+        free(S)
+    return 0
+
+
 # ---------------------------------------------------------------------------------
 # Python entry points (arguments already validated by cdeconv._geometry)
 # ---------------------------------------------------------------------------------
@@ -1226,21 +1309,30 @@ def conv_forward(const floating[::1] x, const floating[::1] w, floating[::1] y,
 
     x : IN  flat big-side array;  w : IN  flat filter (kd, kh, kw, big_c/groups, small_c)
     y : OUT flat small-side array, every element written
-    algo : 0 im2col + GEMM; 3 implicit GEMM; 5 tap rows (forward_taps_fits) (3 and 5
-           channels-last, non-empty x only; chosen by cdeconv._driver)
+    algo : 0 im2col + GEMM; 3 implicit GEMM; 5 tap rows (forward_taps_fits); 6 planar
+           (forward_planar_fits) (3, 5 and 6 channels-last, non-empty x only; chosen by
+           cdeconv._driver)
     """
     cdef Geom g
     _make_geom(&g, shapes, channels_first)
     if algo != 0:
-        if algo not in (3, 5) or channels_first:
-            raise ValueError("the forward kernels are 0, 3 and 5 (3, 5 channels-last)")
+        if algo not in (3, 5, 6) or channels_first:
+            raise ValueError("the forward kernels are 0, 3, 5 and 6 (3, 5, 6 "
+                             "channels-last)")
         if g.taps > CD_MAX_TAPS:
             raise ValueError(f"the igemm kernel takes at most {CD_MAX_TAPS} taps")
         if algo == 5 and not forward_taps_fits(shapes):
             raise ValueError("the tap-rows forward takes 1-D/2-D, one group, no width "
                              f"dilation, at most {CD_GT_MAX_TAPS} kernel rows")
+        if algo == 6 and not forward_planar_fits(shapes):
+            raise ValueError("the planar forward takes 1-D/2-D, one group, 1 to "
+                             f"{CD_FPL_MAXCO} output channels, at most {CD_FPL_MAXKW} "
+                             f"kernel columns, rows of <= {FPL_MAX_ROW_SCRATCH} plane "
+                             "elements")
         if y.shape[0] != 0 and x.shape[0] != 0:
-            if algo == 5:
+            if algo == 6:
+                _run_forward_planar(&g, &x[0], &w[0], &y[0], n_threads)
+            elif algo == 5:
                 _run_forward_taps(&g, &x[0], &w[0], &y[0], n_threads)
             else:
                 _run_igemm(&g, &x[0], &w[0], &y[0], n_threads, True)

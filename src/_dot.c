@@ -523,6 +523,21 @@ CD_BPF_ENTRY(double, d)
 CD_GEMM_ENTRY(float, f)
 CD_GEMM_ENTRY(double, d)
 
+#define CD_FPL_ENTRY(T, s)                                                          \
+cd_isz cd_fpl_scratch_##s(const cd_geom* g, cd_isz rows)                            \
+{                                                                                   \
+    CD_ISA_RETURN(cd_fplscr_##s, (g, rows))                                         \
+    return cd_fplscr_##s##_base(g, rows);                                           \
+}                                                                                   \
+void cd_fpl_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, cd_isz n,       \
+                    cd_isz oy0, cd_isz oy1, T* P)                                   \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_fplrun_##s, (g, X, W, Y, n, oy0, oy1, P))                      \
+    cd_fplrun_##s##_base(g, X, W, Y, n, oy0, oy1, P);                               \
+}
+CD_FPL_ENTRY(float, f)
+CD_FPL_ENTRY(double, d)
+
 #define CD_WI_ENTRY(T, s)                                                           \
 void cd_wi_filter_##s(const cd_wino* p, const T* W, T* U, cd_isz j0, cd_isz j1,     \
                       T* tmp)                                                       \

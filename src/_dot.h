@@ -264,6 +264,19 @@ void cd_wi_output_f(const cd_wino* p, const float* M, float* Y, float* tmp, cd_i
 void cd_wi_output_d(const cd_wino* p, const double* M, double* Y, double* tmp,
                     cd_isz t0, cd_isz nt);
 
+/* The planar forward (_fplanar_impl.h): channels-last, one group, 2-D, 1 to
+ * CD_FPL_MAXCO output channels (cs), kw <= CD_FPL_MAXKW. cd_fpl_scratch: the elements
+ * of scratch a band of `rows` output rows needs (for the instruction set that runs);
+ * cd_fpl_run: output rows [oy0, oy1) of image n, P such a scratch. */
+#define CD_FPL_MAXCO 8
+#define CD_FPL_MAXKW 64
+cd_isz cd_fpl_scratch_f(const cd_geom* g, cd_isz rows);
+cd_isz cd_fpl_scratch_d(const cd_geom* g, cd_isz rows);
+void cd_fpl_run_f(const cd_geom* g, const float* X, const float* W, float* Y, cd_isz n,
+                  cd_isz oy0, cd_isz oy1, float* P);
+void cd_fpl_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                  cd_isz n, cd_isz oy0, cd_isz oy1, double* P);
+
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);
 /* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.

@@ -199,4 +199,7 @@ CD_CAT(cd_abt_, CD_SUF)(cd_isz m, cd_isz n, cd_isz k, const CD_T* A, const CD_T*
 /* the Winograd phase transforms of the same (dtype, instruction set) */
 #include "_wino_impl.h"
 
+/* the planar forward of the same (dtype, instruction set) */
+#include "_fplanar_impl.h"
+
 #undef CD_VEC

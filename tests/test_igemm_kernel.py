@@ -566,9 +566,12 @@ def test_forward_dispatch_rule():
     assert algo((1, 8, 8, 256), (4, 4, 256, 512)) == 3        # 16 output pixels
     assert algo((1, 64, 64, 3), (5, 5, 3, 128)) == 5          # 3 input channels
     assert algo((1, 480, 640, 1), (9, 9, 1, 56)) == 5         # FSRCNN: 1 input channel
-    assert algo((1, 448, 448, 3), (3, 3, 3, 3)) == 5          # 3 output channels
-    assert algo((1, 56, 56, 32), (3, 3, 32, 1)) == 0          # 1 output channel
-    assert algo((1, 56, 56, 32), (3, 3, 32, 2)) == 0          # 2 output channels
+    assert algo((1, 448, 448, 3), (3, 3, 3, 3)) == 6          # 3 output channels: planar
+    assert algo((1, 56, 56, 32), (3, 3, 32, 1)) == 6          # 1 output channel
+    assert algo((1, 56, 56, 32), (3, 3, 32, 8)) == 6          # 8 output channels
+    assert algo((1, 56, 56, 32), (3, 3, 32, 9)) == 5          # 9: tap rows
+    assert algo((1, 32, 56, 56), (3, 3, 32, 2), fmt="NCHW") == 0
+    assert algo((1, 1, 2**25, 2), (1, 4, 2, 1), 1) == 0      # a row too wide for planes
     assert algo((1, 4, 4, 512), (4, 4, 512, 100), 1, "VALID") == 0   # one output pixel
     assert algo((16, 8, 8, 512), (5, 5, 512, 1024)) == 0      # 13M-element filter
     assert algo((1, 64, 16, 16), (3, 3, 64, 64), 1, fmt="NCHW") == 0
@@ -578,6 +581,81 @@ def test_forward_dispatch_rule():
     with pytest.raises(ValueError, match="channels-last"):
         _driver.run(geom, x, np.ones((3, 3, 64, 64), np.float32),
                     np.empty(geom.shape("small"), np.float32), "forward", algo=3)
+
+
+# ---------------------------------------------------------------- planar forward (algo 6)
+
+# (input channels, output channels, kernel, stride, dilation, padding): 1-8 output
+# channels, column phases (strides 1-4), dilation, explicit and uneven padding, kernels
+# wider than the image, channel counts around 16 (the transposed plane copy)
+PLANAR_CASES = [
+    (3, 3, (3, 3), 2, 1, "SAME"),            # article_rgb224 turned round
+    (32, 1, (3, 3), 2, 1, "SAME"),           # article_mnist turned round
+    (1, 1, (9, 9), 2, 1, "SAME"),
+    (5, 8, (4, 5), (1, 3), 1, "VALID"),
+    (2, 5, (3, 3), 1, (2, 2), [[0, 0], [2, 1], [0, 3], [0, 0]]),
+    (16, 2, (7, 7), 3, 1, "SAME"),
+    (33, 7, (1, 9), (1, 4), (1, 2), "SAME"),
+    (17, 4, (2, 2), 2, 1, "VALID"),
+    (48, 6, (3, 1), (2, 1), (3, 1), [[0, 0], [0, 2], [5, 0], [0, 0]]),
+]
+
+
+@pytest.mark.parametrize("case", PLANAR_CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_planar_forward_matches_the_reference(case, dtype, isa, rng):
+    cin, cout, k, s, d, padding = case
+    for batch, hw in [(2, (19, 23)), (1, (40, 9)), (3, (5, 70)), (1, (1, 1))]:
+        x = dyadic(rng, (batch,) + hw + (cin,), dtype)
+        w = dyadic(rng, k + (cin, cout), dtype)
+        try:
+            want = _reference.conv2d(x, w, s, padding, "NHWC", d)
+        except ValueError:
+            continue                            # VALID with a kernel past the image
+        got = _run_forward(2, x, w, s, padding, d, algo=6)
+        np.testing.assert_array_equal(got, want, err_msg=f"{isa}, batch {batch}, {hw}")
+
+
+def test_planar_forward_1d_threads_nonfinite_and_bounds(rng):
+    x = dyadic(rng, (3, 301, 12))
+    w = dyadic(rng, (5, 12, 3))
+    np.testing.assert_array_equal(_run_forward(1, x, w, 2, "SAME", algo=6),
+                                  _reference.conv_nd(1, x, w, 2, "SAME", "NWC"))
+    # many tasks (FPL_MIN_TASKS, row bands) at 1, 2 and 3 threads: bitwise the same
+    r = np.random.default_rng(6)
+    x = r.standard_normal((3, 150, 130, 40)).astype(np.float32)
+    w = r.standard_normal((5, 5, 40, 3)).astype(np.float32)
+    geom = _geometry.forward_geometry(2, x, w, 2, "SAME", "NHWC", None)
+    assert _driver.choose_forward_algo(geom) == _driver.FWD_PLANAR
+    before = cdeconv.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            cdeconv.set_num_threads(n)
+            outs.append(cdeconv.conv2d(x, w, 2, "SAME"))
+    finally:
+        cdeconv.set_num_threads(before)
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
+    want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 2, "SAME")
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    # NaN and Inf reach exactly the outputs whose windows read them, as the reference
+    x = np.ones((1, 12, 12, 20), np.float32)
+    w = np.ones((3, 3, 20, 3), np.float32)
+    x[0, 2, 2, 3] = np.nan
+    x[0, 9, 5, 0] = np.inf
+    w[1, 1, 0, 2] = -np.inf
+    got = _run_forward(2, x, w, 1, "SAME", algo=6)
+    want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 1, "SAME")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    # outside the kernel's reach: a clear error when forced
+    x = np.ones((1, 6, 6, 4), np.float32)
+    with pytest.raises(ValueError, match="planar"):
+        _run_forward(2, x, np.ones((3, 3, 4, 9), np.float32), 1, "SAME", algo=6)
+    with pytest.raises(ValueError, match="planar"):
+        _run_forward(2, x, np.ones((3, 3, 2, 4), np.float32), 1, "SAME", groups=2,
+                     algo=6)
 
 
 def test_igemm_isa_is_reported():

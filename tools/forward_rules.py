@@ -1,15 +1,18 @@
 """The forward dispatch rule's measurements: forced forward kernels on the suite's layers
 turned round (as tools/forward_bench.py turns them), interleaved, medians in ms.
 
-    python tools/forward_rules.py [--algos 0,3,5] [--threads 1,2] [--workload NAME ...]
+    python tools/forward_rules.py [--algos 0,3,5,6] [--threads 1,2] [--workload NAME ...]
     python tools/forward_rules.py --filter-gradient [--threads 1,2] [--workload NAME ...]
+    python tools/forward_rules.py --planar [--threads 1,2]
 
 Kernels (cdeconv/_driver.py): 0 im2col + GEMM (its GEMM on the micro-kernel for >= 16
-output channels, see _conv.set_own_gemm), 3 forward implicit GEMM, 5 tap rows. A kernel
+output channels, see _conv.set_own_gemm), 3 forward implicit GEMM, 5 tap rows, 6 planar
+(1-8 output channels). A kernel
 that does not take the layer is shown as '-'. With --filter-gradient: the public
 conv2d_backprop_filter with its GEMM on BLAS and forced onto the micro-kernel
 (_conv.set_own_filter_gemm(0 / 2); the rule is _bpf_own_fits in src/_conv.pyx, its choice
-shown).
+shown). With --planar: the planar rule's shapes (1-8 output channels, PLANAR_SHAPES),
+im2col + GEMM and tap rows against planar, medians of 5 loops of >= 30 ms.
 Not a test: prints a table.
 """
 import argparse
@@ -19,19 +22,32 @@ import numpy as np
 
 import cdeconv
 from cdeconv import _conv, _driver, _geometry
-from cdeconv._bench import load_workloads
+from cdeconv._bench import _time_once, load_workloads
+
+PLANAR_SHAPES = [  # batch, h, w, cin, cout, k, s (SAME): the planar forward's rule
+    (1, 64, 64, 256, 8, 3, 1), (16, 28, 28, 64, 8, 3, 2), (1, 32, 32, 512, 4, 3, 1),
+    (1, 16, 16, 64, 2, 3, 1), (1, 448, 448, 3, 3, 3, 2), (16, 448, 448, 3, 3, 3, 2),
+    (1, 56, 56, 32, 1, 3, 2), (16, 56, 56, 32, 1, 3, 2), (1, 224, 224, 64, 3, 3, 1),
+    (1, 240, 320, 32, 1, 5, 1), (1, 128, 128, 64, 8, 3, 1), (1, 128, 128, 16, 4, 3, 1),
+    (4, 64, 64, 128, 3, 5, 2), (1, 480, 640, 1, 1, 9, 2), (1, 256, 256, 32, 3, 4, 2),
+    (1, 64, 64, 256, 1, 3, 1),
+]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--algos", default="0,3,5")
+    ap.add_argument("--algos", default="0,3,5,6")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--batch", default="1,16")
     ap.add_argument("--workload", action="append", help="only these (repeatable)")
     ap.add_argument("--filter-gradient", action="store_true")
+    ap.add_argument("--planar", action="store_true")
     args = ap.parse_args()
     algos = [int(a) for a in args.algos.split(",")]
     rng = np.random.default_rng(0)
+    if args.planar:
+        _planar(args, rng)
+        return
     for th in (int(t) for t in args.threads.split(",")):
         cdeconv.set_num_threads(th)
         for wl in load_workloads():
@@ -62,6 +78,25 @@ def main():
                          else f"{a}: {'-':>8s}" for a in algos]
                 print(f"{th}t {wl['name']:15s} b{b:<3d} " + "  ".join(cells)
                       + f"   rule -> {_driver.choose_forward_algo(g)}", flush=True)
+
+
+def _planar(args, rng):
+    for th in (int(t) for t in args.threads.split(",")):
+        cdeconv.set_num_threads(th)
+        for b, h, w_, cin, cout, k, s in PLANAR_SHAPES:
+            x = rng.random((b, h, w_, cin), np.float32)
+            w = rng.random((k, k, cin, cout), np.float32)
+            g = _geometry.forward_geometry(2, x, w, s, "SAME", "NHWC", None)
+            y = np.empty(g.shape("small"), np.float32)
+            ms = {}
+            for a in (0, 5, 6):
+                fn = (lambda a=a: _driver.run(g, x, w, y, "forward", algo=a))
+                fn()
+                ms[a] = float(np.median([_time_once(fn) for _ in range(5)])) * 1e3
+            print(f"{th}t  {b}x{h}x{w_}x{cin} -> {cout} k{k} s{s}: "
+                  + "  ".join(f"{a}: {t:8.3f}" for a, t in ms.items())
+                  + f"  best other / planar {min(ms[0], ms[5]) / ms[6]:.2f}x"
+                  + f"   rule -> {_driver.choose_forward_algo(g)}", flush=True)
 
 
 def _filter_gradient(th, wl, b, x, g, rng):

@@ -1,0 +1,220 @@
+/* One instantiation of the planar forward kernel (see _dot.h, cd_fpl_*), included by
+ * _dot_impl.h once per (dtype, instruction set) with CD_T, CD_SUF, CD_VL, CD_VEC.
+ *
+ * The forward conv with few output channels (1-8: image heads, RGB outputs), where
+ * im2col + GEMM leaves most vector lanes empty. The vector lanes are consecutive output
+ * pixels of one row instead: the input rows a band of output rows reads are first
+ * turned into planes, one per (row, input channel, column phase ph < s_x), holding
+ * input columns j * s_x + ph (zeros outside the image), so that the input one tap
+ * reads for VL consecutive outputs is one contiguous vector of a plane. Each output
+ * is then a chain of multiply-adds over (ky, kx, input channel) in that order, the
+ * filter value broadcast: its bits depend on nothing but the shapes.
+ * Channels-last, one group, 2-D (1-D as height 1). No header guard.
+ */
+
+/* A plane's length: every index an output block reads (whole vectors past the last
+ * output pixel included), zeros past the image. */
+static inline cd_isz CD_CAT(cd_fpl_len_, CD_SUF)(const cd_geom* g)
+{
+    const cd_isz sx = g->s[2], off0 = -g->pad[2];
+    const cd_isz off1 = (g->k[2] - 1) * g->d[2] - g->pad[2];
+    const cd_isz q0 = off0 >= 0 ? off0 / sx : -((-off0 + sx - 1) / sx);
+    const cd_isz q1 = off1 >= 0 ? off1 / sx : -((-off1 + sx - 1) / sx);
+    return (g->small[2] + (q1 - q0) + 2 * CD_VL - 1) / CD_VL * CD_VL;
+}
+
+/* The scratch of a band of `rows` output rows: its input rows' planes. */
+static cd_isz CD_CAT(cd_fplscr_, CD_SUF)(const cd_geom* g, cd_isz rows)
+{
+    const cd_isz nrows = (rows - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+    return nrows * g->cb * g->s[2] * CD_CAT(cd_fpl_len_, CD_SUF)(g);
+}
+
+/* The output block of NB * VL pixels from ox0 of output row oy (band row or0), CO
+ * output channels: acc[b][co] summed over the taps, stored for the first nv pixels.
+ * P: the band's planes, plane (r, ci, ph) at ((r * cb + ci) * sx + ph) * L; the
+ * output pixel ox of tap kx reads index ox + q[kx] - qmin of plane ph[kx]. */
+static inline __attribute__((always_inline)) void
+CD_CAT(cd_fplblk_, CD_SUF)(const int CO, const int NB, const cd_geom* g, const CD_T* P,
+                           cd_isz L, const cd_isz* q, const cd_isz* ph, cd_isz qmin,
+                           cd_isz r0, cd_isz iy0, const CD_T* W, CD_T* y, cd_isz ox0,
+                           cd_isz nv)
+{
+    const cd_isz cb = g->cb, sx = g->s[2], kh = g->k[1], kw = g->k[2], dy = g->d[1];
+    const cd_isz H = g->big[1];
+    /* NP interleaved partial sums (input channel ci into part ci % NP, the remainder
+     * into part 0), so that at least 8 chains of multiply-adds are in flight, added
+     * ((0 + 1) + (2 + 3)) at the end: a fixed order, shapes only */
+    const int NP = CO * NB >= 8 ? 1 : CO * NB >= 4 ? 2 : 4;
+    CD_VEC acc[4][2][8];
+    for (int u = 0; u < NP; u++)
+        for (int b = 0; b < NB; b++)
+            for (int c = 0; c < CO; c++)
+                acc[u][b][c] = (CD_VEC){0};
+    for (cd_isz ky = 0; ky < kh; ky++) {
+        const cd_isz r = r0 + ky * dy;
+        if (iy0 + r < 0 || iy0 + r >= H)
+            continue;                       /* a padding row: adds nothing */
+        for (cd_isz kx = 0; kx < kw; kx++) {
+            const CD_T* pl = P + (r * cb * sx + ph[kx]) * L + ox0 + q[kx] - qmin;
+            const CD_T* w = W + (ky * kw + kx) * cb * CO;
+            cd_isz ci = 0;
+            for (; ci + NP <= cb; ci += NP)
+                for (int u = 0; u < NP; u++) {
+                    CD_VEC v[2];
+                    for (int b = 0; b < NB; b++)
+                        v[b] = CD_CAT(cd_load_, CD_SUF)(pl + (ci + u) * sx * L + b * CD_VL);
+                    for (int c = 0; c < CO; c++) {
+                        const CD_T wv = w[(ci + u) * CO + c];
+                        for (int b = 0; b < NB; b++)
+                            acc[u][b][c] += v[b] * wv;
+                    }
+                }
+            for (; ci < cb; ci++) {
+                CD_VEC v[2];
+                for (int b = 0; b < NB; b++)
+                    v[b] = CD_CAT(cd_load_, CD_SUF)(pl + ci * sx * L + b * CD_VL);
+                for (int c = 0; c < CO; c++) {
+                    const CD_T wv = w[ci * CO + c];
+                    for (int b = 0; b < NB; b++)
+                        acc[0][b][c] += v[b] * wv;
+                }
+            }
+        }
+    }
+    CD_T tmp[8][2 * CD_VL];
+    for (int c = 0; c < CO; c++)
+        for (int b = 0; b < NB; b++) {
+            CD_VEC sum = acc[0][b][c];
+            if (NP == 2)
+                sum += acc[1][b][c];
+            else if (NP == 4)
+                sum = (sum + acc[1][b][c]) + (acc[2][b][c] + acc[3][b][c]);
+            __builtin_memcpy(&tmp[c][b * CD_VL], &sum, sizeof(CD_VEC));
+        }
+    for (cd_isz l = 0; l < nv; l++)
+        for (int c = 0; c < CO; c++)
+            y[l * CO + c] = tmp[c][l];
+}
+
+/* Output rows [oy0, oy1) of image n: the planes of the input rows they read built in
+ * P (cd_fpl_scratch elements, zeroed once before a thread's first task: the indices
+ * outside the image are the same for every row and band, so they stay zero), then
+ * every block of output pixels. */
+static void
+CD_CAT(cd_fplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* Y,
+                           cd_isz n, cd_isz oy0, cd_isz oy1, CD_T* P)
+{
+    const cd_isz cb = g->cb, CO = g->cs, sx = g->s[2], sy = g->s[1];
+    const cd_isz kh = g->k[1], kw = g->k[2], dx = g->d[2], dy = g->d[1];
+    const cd_isz H = g->big[1], Wd = g->big[2], OH = g->small[1], OW = g->small[2];
+    const cd_isz iy0 = oy0 * sy - g->pad[1];
+    const cd_isz nrows = (oy1 - oy0 - 1) * sy + (kh - 1) * dy + 1;
+    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0, L;
+    for (cd_isz kx = 0; kx < kw; kx++) {
+        const cd_isz off = kx * dx - g->pad[2];
+        /* floor division: off = q * sx + ph, 0 <= ph < sx */
+        q[kx] = off >= 0 ? off / sx : -((-off + sx - 1) / sx);
+        ph[kx] = off - q[kx] * sx;
+        if (kx == 0 || q[kx] < qmin)
+            qmin = q[kx];
+    }
+    L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
+    /* the planes: P[(r, ci, p)][j] = X[n, iy0 + r, (j + qmin) * sx + p, ci] where that
+     * column is inside the image (the zeros around it are never overwritten) */
+    for (cd_isz r = 0; r < nrows; r++) {
+        const cd_isz iy = iy0 + r;
+        if (iy < 0 || iy >= H)
+            continue;                       /* never read */
+        const CD_T* xr = X + (n * H + iy) * Wd * cb;
+        CD_T* pr = P + r * cb * sx * L;
+        const cd_isz xstep = sx * cb;
+        /* plane indices [j0, j1(p)) are inside the image: (j + qmin) * sx + p in [0, W) */
+        const cd_isz j0 = -qmin > 0 ? (-qmin < L ? -qmin : L) : 0;
+        cd_isz ja = 0, jt = 0;  /* [ja, jt): done for every (p, ci) by the block copy */
+#ifdef CD_TR16
+        if (xstep <= 16) {
+            /* few channels and phases (sx * cb <= 16): 16 columns' sx * cb values at a
+             * time turned round in registers, row p * cb + ci of the block being plane
+             * (ci, p); while every phase of the block is inside the image and its 16
+             * values a column inside the row */
+            CD_T tr[16 * 16];
+            /* the blocks end by e: j1 of the last phase, L, and the 16 values a column
+             * reads inside the row; the last block may overlap the one before */
+            cd_isz e = Wd / sx - qmin;
+            if (e > L)
+                e = L;
+            if (e > (Wd * cb - 16) / xstep - qmin + 1)
+                e = (Wd * cb - 16) / xstep - qmin + 1;
+            ja = jt = j0;
+            while (jt < e && e - j0 >= 16 && Wd * cb >= 16) {
+                const cd_isz jb = jt + 16 <= e ? jt : e - 16;
+                CD_TR16(tr, 16, xr + (jb + qmin) * xstep, xstep);
+                for (cd_isz p = 0; p < sx; p++)
+                    for (cd_isz ci = 0; ci < cb; ci++)
+                        __builtin_memcpy(pr + (ci * sx + p) * L + jb, tr + (p * cb + ci) * 16,
+                                         16 * sizeof(CD_T));
+                jt = jb + 16;
+            }
+        }
+#endif
+        for (cd_isz p = 0; p < sx; p++) {
+            cd_isz j1 = (Wd - p + sx - 1) / sx - qmin;
+            j1 = j1 < j0 ? j0 : j1 > L ? L : j1;
+            const CD_T* xs = xr + p * cb + qmin * xstep;    /* column qmin * sx + p */
+            cd_isz ci = 0;
+#ifdef CD_TR16
+            /* 16 channels x 16 columns at a time, turned round in registers */
+            for (; ci + 16 <= cb; ci += 16) {
+                CD_T* pl = pr + (ci * sx + p) * L;
+                cd_isz j = j0;
+                for (; j + 16 <= j1; j += 16)
+                    CD_TR16(pl + j, sx * L, xs + j * xstep + ci, xstep);
+                if (j < j1 && j1 - j0 >= 16) {       /* the last block overlaps */
+                    CD_TR16(pl + j1 - 16, sx * L, xs + (j1 - 16) * xstep + ci, xstep);
+                    j = j1;
+                }
+                for (; j < j1; j++)
+                    for (cd_isz c = 0; c < 16; c++)
+                        pl[c * sx * L + j] = xs[j * xstep + ci + c];
+            }
+#endif
+            for (; ci < cb; ci++) {
+                /* one plane: the channel's column read with stride, written in a run,
+                 * around the block copy's range */
+                CD_T* pl = pr + (ci * sx + p) * L;
+                const cd_isz lo = ja < j1 ? ja : j1, hi = jt > j0 ? jt : j0;
+                for (cd_isz j = j0; j < lo; j++)
+                    pl[j] = xs[j * xstep + ci];
+                for (cd_isz j = hi > lo ? hi : lo; j < j1; j++)
+                    pl[j] = xs[j * xstep + ci];
+            }
+        }
+    }
+    for (cd_isz oy = oy0; oy < oy1; oy++) {
+        const cd_isz r0 = (oy - oy0) * sy;
+        CD_T* yr = Y + ((n * OH + oy) * OW) * CO;
+        cd_isz ox = 0;
+#define CD_FPL(co, nb, nv)                                                               \
+        CD_CAT(cd_fplblk_, CD_SUF)(co, nb, g, P, L, q, ph, qmin, r0, iy0, W, yr + ox * co, \
+                                   ox, nv)
+#define CD_FPL_CO(co)                                                                    \
+        for (; ox + 2 * CD_VL <= OW && (co) <= 4; ox += 2 * CD_VL)                        \
+            CD_FPL(co, (co) <= 4 ? 2 : 1, 2 * CD_VL);                                     \
+        for (; ox < OW; ox += CD_VL)                                                     \
+            CD_FPL(co, 1, OW - ox < CD_VL ? OW - ox : CD_VL);
+        switch (CO) {
+            case 1: CD_FPL_CO(1) break;
+            case 2: CD_FPL_CO(2) break;
+            case 3: CD_FPL_CO(3) break;
+            case 4: CD_FPL_CO(4) break;
+            case 5: CD_FPL_CO(5) break;
+            case 6: CD_FPL_CO(6) break;
+            case 7: CD_FPL_CO(7) break;
+            default: CD_FPL_CO(8) break;
+        }
+#undef CD_FPL_CO
+#undef CD_FPL
+        (void)ox;
+    }
+}
