@@ -1194,12 +1194,19 @@ cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W
     threads have under FPL_TASKS_PER_THREAD tasks each or the planes exceed
     FPL_MAX_SCRATCH elements), each building the planes of the input rows it
     reads in its thread's scratch and summing its outputs there. An output's sum does
-    not depend on its task: the bits are the same for every thread count."""
+    not depend on its task: the bits are the same for every thread count. Returns 1
+    without a usable Y when the filter holds Inf or NaN (the kernel skips the padding
+    rows, where 0 * Inf must give NaN as in TF: the caller takes im2col + GEMM), else
+    0."""
     cdef isize OH = g.small[1], OW = g.small[2], rows, per_img, n_tasks, task, n, oy0
     cdef isize scratch
     cdef int tid
     cdef cd_geom cg
     cdef floating* S = NULL
+    cdef isize w_n = g.taps * g.cb * g.cs
+    if (cd_nonfinite_f(<const float*>W, w_n) if floating is float
+            else cd_nonfinite_d(<const double*>W, w_n)):
+        return 1
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
     rows = max(<isize>1, min(OH, FPL_TASK_PIXELS // max(OW, <isize>1)))
@@ -1331,12 +1338,15 @@ def conv_forward(const floating[::1] x, const floating[::1] w, floating[::1] y,
                              "elements")
         if y.shape[0] != 0 and x.shape[0] != 0:
             if algo == 6:
-                _run_forward_planar(&g, &x[0], &w[0], &y[0], n_threads)
+                if not _run_forward_planar(&g, &x[0], &w[0], &y[0], n_threads):
+                    return
+                # an Inf or NaN filter: im2col + GEMM (below) multiplies the padding
             elif algo == 5:
                 _run_forward_taps(&g, &x[0], &w[0], &y[0], n_threads)
+                return
             else:
                 _run_igemm(&g, &x[0], &w[0], &y[0], n_threads, True)
-            return
+                return
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], False, n_threads, chunk_bytes)
 

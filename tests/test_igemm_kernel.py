@@ -649,6 +649,17 @@ def test_planar_forward_1d_threads_nonfinite_and_bounds(rng):
     want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 1, "SAME")
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    # an Inf in a corner tap meets the padding rows and columns of the border outputs:
+    # 0 * Inf = NaN there, as in TF and the reference (the call takes im2col + GEMM)
+    x = np.ones((2, 9, 8, 3), np.float32)
+    for tap in [(0, 0), (2, 1), (1, 2)]:
+        w = np.ones((3, 3, 3, 2), np.float32)
+        w[tap + (1, 0)] = np.inf
+        for s in (1, 2):
+            got = _run_forward(2, x, w, s, "SAME", algo=6)
+            want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), s, "SAME")
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_array_equal(got[~np.isnan(want)], want[~np.isnan(want)])
     # outside the kernel's reach: a clear error when forced
     x = np.ones((1, 6, 6, 4), np.float32)
     with pytest.raises(ValueError, match="planar"):
