@@ -182,6 +182,14 @@ cdef extern from "_dot.h" nogil:
                       Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, float* P)
     void cd_fpl_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                       Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, double* P)
+    Py_ssize_t cd_fpl_bpf_scratch_f(const cd_geom* g, Py_ssize_t rows)
+    Py_ssize_t cd_fpl_bpf_scratch_d(const cd_geom* g, Py_ssize_t rows)
+    void cd_fpl_bpf_f(const cd_geom* g, const float* X, const float* DY, float* part,
+                      Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, Py_ssize_t band,
+                      float* P)
+    void cd_fpl_bpf_d(const cd_geom* g, const double* X, const double* DY, double* part,
+                      Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, Py_ssize_t band,
+                      double* P)
     void cd_gemm_bpf_f(Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t n0, Py_ssize_t n1,
                        Py_ssize_t P, const float* A, Py_ssize_t lda, const float* B,
                        Py_ssize_t ldb, float* C, Py_ssize_t ldc, float* S)
@@ -1248,6 +1256,111 @@ cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W
     return 0
 
 
+#: the planar filter gradient: 0 never, 1 by its rule, 2 wherever it fits
+#: (set_planar_filter_gradient)
+cdef int _BPF_PLANAR = 1
+DEF FPL_BPF_MAX_PARTS = 4194304  # the bands' partial gradients, at most this many elements
+#: the rule: input channels x output channels at most this. Measured (python
+#: tools/forward_rules.py --planar, forced against the other filter-gradient kernels,
+#: 1 / 2 threads, 2026-12-03): inside it 1.0-8.2x (448x448x3 -> 3 b1 2.85 / 1.84, b16
+#: 2.4 / 1.8; 56x56x32 -> 1 b1 1.32 / 1.09, b16 1.25 / 1.78; 224x224x64 -> 3 1.35 / 1.75;
+#: 480x640x1 -> 1 9x9 8.2 / 5.5; 64x64x256 -> 1 0.97 / 1.01), outside it 0.43-0.67x
+#: where the GEMM is deep and wide enough for the micro-kernel (64x64x256 -> 8,
+#: 32x32x512 -> 4, 16x28x28x64 -> 8, 64x64x128 -> 3 5x5) and even on 128x128x64 -> 8
+#: (1.00 / 1.45): one plane load and CO loads of DY per CO multiply-adds
+DEF FPL_BPF_MAX_CHANNELS = 256
+
+
+def set_planar_filter_gradient(int mode):
+    """Test and tuning hook: the filter gradient takes the planar kernel by its rule
+    (1, the default: _bpf_planar_rows), wherever it fits (2) or never (0). Returns the
+    previous mode. Set it between calls, never while kernels run."""
+    global _BPF_PLANAR
+    if mode not in (0, 1, 2):
+        raise ValueError(f"mode must be 0, 1 or 2, got {mode}")
+    old, _BPF_PLANAR = _BPF_PLANAR, mode
+    return old
+
+
+cdef isize _bpf_planar_rows(Geom* g, tuple shapes, isize itemsize) except -1:
+    """The band rows of the planar filter gradient for g, or 0 where it does not take
+    g: forward_planar_fits, input x output channels <= FPL_BPF_MAX_CHANNELS (unless
+    forced), and the bands' partial gradients within FPL_BPF_MAX_PARTS elements. The bands depend only on the shapes (their partial sums are added in band
+    order, so they fix the bits): whole rows of about FPL_TASK_PIXELS output pixels,
+    fewer while the planes exceed FPL_MAX_SCRATCH elements."""
+    cdef cd_geom cg
+    cdef isize rows, scratch
+    if g.cfirst or not forward_planar_fits(shapes):
+        return 0
+    if _BPF_PLANAR == 1 and g.cb * g.cs > FPL_BPF_MAX_CHANNELS:
+        return 0
+    _fill_cd_geom(g, &cg)
+    rows = max(<isize>1, min(g.small[1], FPL_TASK_PIXELS // max(g.small[2], <isize>1)))
+    while True:
+        scratch = (cd_fpl_bpf_scratch_f(&cg, rows) if itemsize == 4
+                   else cd_fpl_bpf_scratch_d(&cg, rows))
+        if rows == 1 or scratch <= FPL_MAX_SCRATCH:
+            break
+        rows = (rows + 1) // 2
+    if (g.batch * ((g.small[1] + rows - 1) // rows) * g.taps * g.cb * g.cs
+            > FPL_BPF_MAX_PARTS):
+        return 0
+    return rows
+
+
+cdef int _run_bpf_planar(Geom* g, isize rows, const floating* X, const floating* DY,
+                         floating* DW, int n_threads) except -1:
+    """The filter gradient on the planar forward's planes (src/_fplanar_impl.h,
+    cd_fpl_bpf): tasks of `rows` output rows of one image (_bpf_planar_rows), each
+    summing the band's gradient into its own part, dynamically scheduled; then DW[j] :=
+    the parts added in band order. Bitwise the same for every thread count. Returns 1
+    without touching DW when DY holds Inf or NaN (the kernel skips the padding rows,
+    where 0 * Inf must give NaN: the caller takes im2col + GEMM), else 0."""
+    cdef isize OH = g.small[1], per_img, n_tasks, task, n, oy0, scratch, j, t
+    cdef isize kc = g.taps * g.cb * g.cs
+    cdef isize dy_n = g.batch * g.small[1] * g.small[2] * g.cs
+    cdef int tid
+    cdef cd_geom cg
+    cdef floating* S = NULL
+    cdef floating* parts = NULL
+    cdef floating acc
+    if (cd_nonfinite_f(<const float*>DY, dy_n) if floating is float
+            else cd_nonfinite_d(<const double*>DY, dy_n)):
+        return 1
+    n_threads = _threads_for(g, n_threads)
+    _fill_cd_geom(g, &cg)
+    scratch = (cd_fpl_bpf_scratch_f(&cg, rows) if floating is float
+               else cd_fpl_bpf_scratch_d(&cg, rows))
+    per_img = (OH + rows - 1) // rows
+    n_tasks = g.batch * per_img
+    n_threads = max(1, min(<isize>n_threads, n_tasks))
+    S = <floating*>calloc(n_threads * scratch, sizeof(floating))
+    parts = <floating*>malloc(n_tasks * kc * sizeof(floating))
+    try:
+        if S == NULL or parts == NULL:
+            raise MemoryError("cdeconv: cannot allocate the planar filter gradient's planes")
+        with nogil:
+            for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
+                tid = threadid()
+                n = task // per_img
+                oy0 = (task % per_img) * rows
+                if floating is float:
+                    cd_fpl_bpf_f(&cg, X, DY, parts + task * kc, n, oy0,
+                                 min(OH, oy0 + rows), rows, S + tid * scratch)
+                else:
+                    cd_fpl_bpf_d(&cg, X, DY, parts + task * kc, n, oy0,
+                                 min(OH, oy0 + rows), rows, S + tid * scratch)
+            for j in prange(kc, schedule='static', num_threads=n_threads):
+                acc = parts[j]
+                for t in range(1, n_tasks):
+                    acc = acc + parts[t * kc + j]
+                DW[j] = acc
+    finally:
+        free(S)
+        free(parts)
+    return 0
+
+
 # ---------------------------------------------------------------------------------
 # Python entry points (arguments already validated by cdeconv._geometry)
 # ---------------------------------------------------------------------------------
@@ -1371,6 +1484,10 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         return
     if n_rows == 0 or x.shape[0] == 0 or dy.shape[0] == 0:
         dw[:] = 0
+        return
+    cdef isize fpl_rows = (_bpf_planar_rows(&g, shapes, sizeof(floating)) if _BPF_PLANAR
+                           else 0)
+    if fpl_rows and not _run_bpf_planar(&g, fpl_rows, &x[0], &dy[0], &dw[0], n_threads):
         return
     if not _is_direct(&g):
         work_n = _work_elems(&g, rows, wc, n_rows)

@@ -538,6 +538,21 @@ void cd_fpl_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, cd_isz n,   
 CD_FPL_ENTRY(float, f)
 CD_FPL_ENTRY(double, d)
 
+#define CD_FPLB_ENTRY(T, s)                                                         \
+cd_isz cd_fpl_bpf_scratch_##s(const cd_geom* g, cd_isz rows)                        \
+{                                                                                   \
+    CD_ISA_RETURN(cd_fplbscr_##s, (g, rows))                                        \
+    return cd_fplbscr_##s##_base(g, rows);                                          \
+}                                                                                   \
+void cd_fpl_bpf_##s(const cd_geom* g, const T* X, const T* DY, T* part, cd_isz n,   \
+                    cd_isz oy0, cd_isz oy1, cd_isz band, T* P)                      \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_fplbpf_##s, (g, X, DY, part, n, oy0, oy1, band, P))            \
+    cd_fplbpf_##s##_base(g, X, DY, part, n, oy0, oy1, band, P);                     \
+}
+CD_FPLB_ENTRY(float, f)
+CD_FPLB_ENTRY(double, d)
+
 #define CD_WI_ENTRY(T, s)                                                           \
 void cd_wi_filter_##s(const cd_wino* p, const T* W, T* U, cd_isz j0, cd_isz j1,     \
                       T* tmp)                                                       \

@@ -277,6 +277,17 @@ void cd_fpl_run_f(const cd_geom* g, const float* X, const float* W, float* Y, cd
 void cd_fpl_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                   cd_isz n, cd_isz oy0, cd_isz oy1, double* P);
 
+/* The planar filter gradient: cd_fpl_bpf_scratch as cd_fpl_scratch (planes and DY's
+ * rows) for bands of `rows` rows; cd_fpl_bpf: part (kh*kw*cb*cs, overwritten) := the
+ * gradient's sums over output rows [oy0, oy1) of image n, at most `band` rows, P such a
+ * scratch for `band`. DY must be finite. */
+cd_isz cd_fpl_bpf_scratch_f(const cd_geom* g, cd_isz rows);
+cd_isz cd_fpl_bpf_scratch_d(const cd_geom* g, cd_isz rows);
+void cd_fpl_bpf_f(const cd_geom* g, const float* X, const float* DY, float* part,
+                  cd_isz n, cd_isz oy0, cd_isz oy1, cd_isz band, float* P);
+void cd_fpl_bpf_d(const cd_geom* g, const double* X, const double* DY, double* part,
+                  cd_isz n, cd_isz oy0, cd_isz oy1, cd_isz band, double* P);
+
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);
 /* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.

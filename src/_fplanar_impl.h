@@ -97,31 +97,31 @@ CD_CAT(cd_fplblk_, CD_SUF)(const int CO, const int NB, const cd_geom* g, const C
             y[l * CO + c] = tmp[c][l];
 }
 
-/* Output rows [oy0, oy1) of image n: the planes of the input rows they read built in
- * P (cd_fpl_scratch elements, zeroed once before a thread's first task: the indices
- * outside the image are the same for every row and band, so they stay zero), then
- * every block of output pixels. */
-static void
-CD_CAT(cd_fplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* Y,
-                           cd_isz n, cd_isz oy0, cd_isz oy1, CD_T* P)
+/* The column taps: the output pixel ox of tap kx reads index ox + q[kx] - qmin of
+ * plane ph[kx] (floor division: kx * dx - pad = q * sx + ph, 0 <= ph < sx). */
+static inline void
+CD_CAT(cd_fplcols_, CD_SUF)(const cd_geom* g, cd_isz* q, cd_isz* ph, cd_isz* qmin)
 {
-    const cd_isz cb = g->cb, CO = g->cs, sx = g->s[2], sy = g->s[1];
-    const cd_isz kh = g->k[1], kw = g->k[2], dx = g->d[2], dy = g->d[1];
-    const cd_isz H = g->big[1], Wd = g->big[2], OH = g->small[1], OW = g->small[2];
-    const cd_isz iy0 = oy0 * sy - g->pad[1];
-    const cd_isz nrows = (oy1 - oy0 - 1) * sy + (kh - 1) * dy + 1;
-    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0, L;
-    for (cd_isz kx = 0; kx < kw; kx++) {
-        const cd_isz off = kx * dx - g->pad[2];
-        /* floor division: off = q * sx + ph, 0 <= ph < sx */
+    const cd_isz sx = g->s[2];
+    for (cd_isz kx = 0; kx < g->k[2]; kx++) {
+        const cd_isz off = kx * g->d[2] - g->pad[2];
         q[kx] = off >= 0 ? off / sx : -((-off + sx - 1) / sx);
         ph[kx] = off - q[kx] * sx;
-        if (kx == 0 || q[kx] < qmin)
-            qmin = q[kx];
+        if (kx == 0 || q[kx] < *qmin)
+            *qmin = q[kx];
     }
-    L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
-    /* the planes: P[(r, ci, p)][j] = X[n, iy0 + r, (j + qmin) * sx + p, ci] where that
-     * column is inside the image (the zeros around it are never overwritten) */
+}
+
+/* The planes of input rows iy0 .. iy0 + nrows of image n (rows outside the image
+ * skipped, never read): P[(r, ci, p)][j] = X[n, iy0 + r, (j + qmin) * sx + p, ci]
+ * where that column is inside the image. The indices outside it are the same for
+ * every row and band: P is zeroed once, before a thread's first band, and they stay
+ * zero. */
+static void
+CD_CAT(cd_fplplanes_, CD_SUF)(const cd_geom* g, const CD_T* X, cd_isz n, cd_isz iy0,
+                              cd_isz nrows, cd_isz qmin, cd_isz L, CD_T* P)
+{
+    const cd_isz cb = g->cb, sx = g->s[2], H = g->big[1], Wd = g->big[2];
     for (cd_isz r = 0; r < nrows; r++) {
         const cd_isz iy = iy0 + r;
         if (iy < 0 || iy >= H)
@@ -191,6 +191,23 @@ CD_CAT(cd_fplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T*
             }
         }
     }
+}
+
+/* Output rows [oy0, oy1) of image n: the planes of the input rows they read built in
+ * P (cd_fpl_scratch elements, zeroed once before a thread's first task), then every
+ * block of output pixels. */
+static void
+CD_CAT(cd_fplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* Y,
+                           cd_isz n, cd_isz oy0, cd_isz oy1, CD_T* P)
+{
+    const cd_isz CO = g->cs, sy = g->s[1], kh = g->k[1], dy = g->d[1];
+    const cd_isz OH = g->small[1], OW = g->small[2];
+    const cd_isz iy0 = oy0 * sy - g->pad[1];
+    const cd_isz nrows = (oy1 - oy0 - 1) * sy + (kh - 1) * dy + 1;
+    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0;
+    CD_CAT(cd_fplcols_, CD_SUF)(g, q, ph, &qmin);
+    const cd_isz L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
+    CD_CAT(cd_fplplanes_, CD_SUF)(g, X, n, iy0, nrows, qmin, L, P);
     for (cd_isz oy = oy0; oy < oy1; oy++) {
         const cd_isz r0 = (oy - oy0) * sy;
         CD_T* yr = Y + ((n * OH + oy) * OW) * CO;
@@ -217,4 +234,115 @@ CD_CAT(cd_fplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T*
 #undef CD_FPL
         (void)ox;
     }
+}
+
+/* ---- the filter gradient on the same planes (few output channels: the GEMM's result
+ * is kh * kw * cb x CO, its depth the output pixels) */
+
+/* The scratch of a band of `rows` output rows: the planes, then DY's rows
+ * de-interleaved (rows x CO x W rounded up to VL). */
+static cd_isz CD_CAT(cd_fplbscr_, CD_SUF)(const cd_geom* g, cd_isz rows)
+{
+    const cd_isz owp = (g->small[2] + CD_VL - 1) / CD_VL * CD_VL;
+    return CD_CAT(cd_fplscr_, CD_SUF)(g, rows) + rows * g->cs * owp;
+}
+
+/* part[(tap * cb + ci) * CO + co] for one (tap row ky, tap column kx, input channel ci):
+ * the band's sum of plane values times DY's, NP partial vectors (block b of a row into
+ * b % NP, the row's last blocks past a multiple of NP into 0) added ((0 + 1) + (2 + 3)),
+ * then the lanes in order. */
+static inline __attribute__((always_inline)) void
+CD_CAT(cd_fplbsum_, CD_SUF)(const int CO, const cd_geom* g, const CD_T* P, const CD_T* D,
+                            cd_isz L, cd_isz owp, cd_isz plane, cd_isz ky, cd_isz rows,
+                            cd_isz iy0, CD_T* out)
+{
+    const int NP = CO >= 4 ? 1 : CO >= 2 ? 2 : 4;
+    const cd_isz cb = g->cb, sx = g->s[2], sy = g->s[1], dy = g->d[1], H = g->big[1];
+    const cd_isz OW = g->small[2], nb = owp / CD_VL, tail = OW - (nb - 1) * CD_VL;
+    CD_VEC acc[4][8];
+    for (int u = 0; u < NP; u++)
+        for (int c = 0; c < CO; c++)
+            acc[u][c] = (CD_VEC){0};
+    for (cd_isz o = 0; o < rows; o++) {
+        const cd_isz r = o * sy + ky * dy;
+        if (iy0 + r < 0 || iy0 + r >= H)
+            continue;               /* a padding row: X is 0 there (DY is finite) */
+        const CD_T* pl = P + r * cb * sx * L + plane;
+        const CD_T* dr = D + o * CO * owp;
+        cd_isz b = 0;
+        for (; b + NP < nb; b += NP)
+            for (int u = 0; u < NP; u++) {
+                const CD_VEC v = CD_CAT(cd_load_, CD_SUF)(pl + (b + u) * CD_VL);
+                for (int c = 0; c < CO; c++)
+                    acc[u][c] += v * CD_CAT(cd_load_, CD_SUF)(dr + c * owp + (b + u) * CD_VL);
+            }
+        for (; b < nb; b++) {
+            /* the last block: only the valid lanes of the plane (a column no output reads
+             * may hold Inf or NaN; DY is zero past OW) */
+            const CD_VEC v = b < nb - 1 ? CD_CAT(cd_load_, CD_SUF)(pl + b * CD_VL)
+                                        : CD_CAT(cd_tail_, CD_SUF)(pl + b * CD_VL, tail);
+            for (int c = 0; c < CO; c++)
+                acc[0][c] += v * CD_CAT(cd_load_, CD_SUF)(dr + c * owp + b * CD_VL);
+        }
+    }
+    for (int c = 0; c < CO; c++) {
+        CD_VEC sum = acc[0][c];
+        if (NP == 2)
+            sum += acc[1][c];
+        else if (NP == 4)
+            sum = (sum + acc[1][c]) + (acc[2][c] + acc[3][c]);
+        CD_T t = sum[0];
+        for (int l = 1; l < CD_VL; l++)
+            t += sum[l];
+        out[c] = t;
+    }
+}
+
+/* The filter gradient of output rows [oy0, oy1) of image n (oy1 - oy0 <= band): part
+ * (kh * kw * cb * CO, overwritten) := the band's sums. P: cd_fplbscr_(g, band) elements,
+ * zeroed once before a thread's first band (DY's rows sit after the planes of `band`
+ * rows, whatever this band's rows, so the zeros of both stay in place). DY must be
+ * finite (the padding rows are skipped). */
+static void
+CD_CAT(cd_fplbpf_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* DY, CD_T* part,
+                           cd_isz n, cd_isz oy0, cd_isz oy1, cd_isz band, CD_T* P)
+{
+    const cd_isz cb = g->cb, CO = g->cs, sx = g->s[2], sy = g->s[1];
+    const cd_isz kh = g->k[1], kw = g->k[2], dy = g->d[1];
+    const cd_isz OH = g->small[1], OW = g->small[2], rows = oy1 - oy0;
+    const cd_isz owp = (OW + CD_VL - 1) / CD_VL * CD_VL;
+    const cd_isz iy0 = oy0 * sy - g->pad[1];
+    const cd_isz nrows = (rows - 1) * sy + (kh - 1) * dy + 1;
+    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0;
+    CD_CAT(cd_fplcols_, CD_SUF)(g, q, ph, &qmin);
+    const cd_isz L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
+    CD_CAT(cd_fplplanes_, CD_SUF)(g, X, n, iy0, nrows, qmin, L, P);
+    /* DY's rows, one run of W per channel (zeros past W, never overwritten) */
+    CD_T* D = P + CD_CAT(cd_fplscr_, CD_SUF)(g, band);
+    for (cd_isz o = 0; o < rows; o++) {
+        const CD_T* src = DY + ((n * OH + oy0 + o) * OW) * CO;
+        CD_T* dst = D + o * CO * owp;
+        for (cd_isz ox = 0; ox < OW; ox++)
+            for (cd_isz c = 0; c < CO; c++)
+                dst[c * owp + ox] = src[ox * CO + c];
+    }
+    for (cd_isz ky = 0; ky < kh; ky++)
+        for (cd_isz kx = 0; kx < kw; kx++)
+            for (cd_isz ci = 0; ci < cb; ci++) {
+                const cd_isz plane = (ci * sx + ph[kx]) * L + q[kx] - qmin;
+                CD_T* out = part + ((ky * kw + kx) * cb + ci) * CO;
+#define CD_FPLB(co) CD_CAT(cd_fplbsum_, CD_SUF)(co, g, P, D, L, owp, plane, ky, rows, \
+                                                iy0, out)
+                switch (CO) {
+                    case 1: CD_FPLB(1); break;
+                    case 2: CD_FPLB(2); break;
+                    case 3: CD_FPLB(3); break;
+                    case 4: CD_FPLB(4); break;
+                    case 5: CD_FPLB(5); break;
+                    case 6: CD_FPLB(6); break;
+                    case 7: CD_FPLB(7); break;
+                    default: CD_FPLB(8); break;
+                }
+#undef CD_FPLB
+            }
 }

@@ -669,6 +669,82 @@ def test_planar_forward_1d_threads_nonfinite_and_bounds(rng):
                      algo=6)
 
 
+# the filter gradient on the same planes: (input channels, output channels, kernel,
+# stride, dilation, padding, images and size); the last band shorter than the others
+PLANAR_BPF_CASES = [
+    (3, 3, (3, 3), 2, 1, "SAME", (2, 19, 23)),
+    (32, 1, (3, 3), 2, 1, "SAME", (3, 40, 9)),
+    (5, 8, (4, 5), (1, 3), 1, "VALID", (1, 19, 70)),
+    (2, 5, (3, 3), 1, (2, 2), [[0, 0], [2, 1], [0, 3], [0, 0]], (2, 13, 17)),
+    (17, 3, (3, 3), 1, 1, "SAME", (2, 60, 61)),        # bands of 16, 16, 16 and 12 rows
+    (48, 6, (3, 1), (2, 1), (3, 1), [[0, 0], [0, 2], [5, 0], [0, 0]], (1, 30, 20)),
+    (1, 1, (9, 9), 2, 1, "SAME", (1, 50, 40)),
+]
+
+
+@pytest.mark.parametrize("case", PLANAR_BPF_CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_planar_filter_gradient_matches_the_reference(case, dtype, isa, rng):
+    cin, cout, k, s, d, padding, (batch, h, w_) = case
+    x = dyadic(rng, (batch, h, w_, cin), dtype)
+    fs = k + (cin, cout)
+    dy = dyadic(rng, _reference.conv2d(x, np.zeros(fs, dtype), s, padding, "NHWC", d).shape,
+                dtype)
+    want = _reference.conv_backprop_filter_nd(2, x, fs, dy, s, padding, "NHWC", d)
+    before = _conv.set_planar_filter_gradient(2)              # forced where it fits
+    try:
+        got = cdeconv.conv2d_backprop_filter(x, fs, dy, s, padding, dilations=d)
+    finally:
+        _conv.set_planar_filter_gradient(before)
+    np.testing.assert_array_equal(got, want, err_msg=isa)
+
+
+def test_planar_filter_gradient_rule_threads_and_nonfinite(rng):
+    assert _conv.set_planar_filter_gradient(1) == 1          # the default is the rule
+    with pytest.raises(ValueError, match="mode"):
+        _conv.set_planar_filter_gradient(3)
+    r = np.random.default_rng(7)
+    x = r.standard_normal((3, 150, 130, 40)).astype(np.float32)
+    dy = r.standard_normal((3, 75, 65, 3)).astype(np.float32)
+    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (5, 5, 40, 3),
+                                              dy.astype(np.float64), 2, "SAME", "NHWC")
+    before = cdeconv.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            cdeconv.set_num_threads(n)
+            outs.append(cdeconv.conv2d_backprop_filter(x, (5, 5, 40, 3), dy, 2, "SAME"))
+        _conv.set_planar_filter_gradient(0)
+        other = cdeconv.conv2d_backprop_filter(x, (5, 5, 40, 3), dy, 2, "SAME")
+    finally:
+        _conv.set_planar_filter_gradient(1)
+        cdeconv.set_num_threads(before)
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert not np.array_equal(outs[0], other)        # the planar kernel did run: its order
+    # Inf in DY at a border output meets the padding: 0 * Inf = NaN there, as in the
+    # reference (the call takes im2col + GEMM); NaN in an input column that no output
+    # reads (VALID, 2 columns left over) reaches no gradient
+    x = np.ones((1, 9, 10, 2), np.float32)
+    dy = np.ones((1, 9, 10, 3), np.float32)
+    dy[0, 0, 4, 1] = np.inf
+    got = cdeconv.conv2d_backprop_filter(x, (3, 3, 2, 3), dy, 1, "SAME")
+    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (3, 3, 2, 3),
+                                              dy.astype(np.float64), 1, "SAME", "NHWC")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(want).any() and np.isinf(want).any()
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    x = np.ones((1, 7, 12, 2), np.float32)
+    x[0, 3, 11, 1] = np.nan
+    dy = np.ones((1, 3, 5, 3), np.float32)
+    got = cdeconv.conv2d_backprop_filter(x, (3, 3, 2, 3), dy, 2, "VALID")
+    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (3, 3, 2, 3),
+                                              dy.astype(np.float64), 2, "VALID", "NHWC")
+    assert not np.isnan(want).any()
+    np.testing.assert_array_equal(got, want)
+
+
 def test_igemm_isa_is_reported():
     simd = cdeconv.show_config("dicts")["simd"]
     assert simd["igemm_kernel"] == simd["dot_kernel"] == _conv.dot_isa()

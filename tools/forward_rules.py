@@ -12,7 +12,9 @@ that does not take the layer is shown as '-'. With --filter-gradient: the public
 conv2d_backprop_filter with its GEMM on BLAS and forced onto the micro-kernel
 (_conv.set_own_filter_gemm(0 / 2); the rule is _bpf_own_fits in src/_conv.pyx, its choice
 shown). With --planar: the planar rule's shapes (1-8 output channels, PLANAR_SHAPES),
-im2col + GEMM and tap rows against planar, medians of 5 loops of >= 30 ms.
+im2col + GEMM and tap rows against planar, and the filter gradient of the same layer
+without and with its planar kernel (_conv.set_planar_filter_gradient(0 / 2): 2 takes it
+wherever it fits), medians of 5 loops of >= 30 ms.
 Not a test: prints a table.
 """
 import argparse
@@ -93,10 +95,23 @@ def _planar(args, rng):
                 fn = (lambda a=a: _driver.run(g, x, w, y, "forward", algo=a))
                 fn()
                 ms[a] = float(np.median([_time_once(fn) for _ in range(5)])) * 1e3
+            # the filter gradient of the same layer: its other kernels, then planar
+            dy = rng.random(g.shape("small"), np.float32)
+            bpf = {}
+            for mode in (0, 2):
+                before = _conv.set_planar_filter_gradient(mode)
+                try:
+                    fn = (lambda: cdeconv.conv2d_backprop_filter(x, w.shape, dy, s, "SAME"))
+                    fn()
+                    bpf[mode] = float(np.median([_time_once(fn) for _ in range(5)])) * 1e3
+                finally:
+                    _conv.set_planar_filter_gradient(before)
             print(f"{th}t  {b}x{h}x{w_}x{cin} -> {cout} k{k} s{s}: "
                   + "  ".join(f"{a}: {t:8.3f}" for a, t in ms.items())
                   + f"  best other / planar {min(ms[0], ms[5]) / ms[6]:.2f}x"
-                  + f"   rule -> {_driver.choose_forward_algo(g)}", flush=True)
+                  + f"   rule -> {_driver.choose_forward_algo(g)};  filter gradient "
+                  + f"other {bpf[0]:8.3f} planar {bpf[2]:8.3f}: {bpf[0] / bpf[2]:.2f}x",
+                  flush=True)
 
 
 def _filter_gradient(th, wl, b, x, g, rng):
