@@ -1256,6 +1256,21 @@ cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W
     return 0
 
 
+cdef void _add_parts(const floating* parts, isize n_parts, isize kc, isize cs,
+                     bint transposed, floating* dw, int n_threads) noexcept nogil:
+    """dw[j] := the n_parts partial gradients of kc elements each, added in part order
+    (bitwise the same for every thread count). transposed: the parts hold DW^T (cs, K),
+    dw[j] is (k, n) = (j // cs, j % cs)."""
+    cdef isize j, i, t
+    cdef floating acc
+    for j in prange(kc, schedule='static', num_threads=n_threads):
+        i = (j % cs) * (kc // cs) + j // cs if transposed else j
+        acc = parts[i]
+        for t in range(1, n_parts):
+            acc = acc + parts[t * kc + i]
+        dw[j] = acc
+
+
 #: the planar filter gradient: 0 never, 1 by its rule, 2 wherever it fits
 #: (set_planar_filter_gradient)
 cdef int _BPF_PLANAR = 1
@@ -1316,14 +1331,13 @@ cdef int _run_bpf_planar(Geom* g, isize rows, const floating* X, const floating*
     the parts added in band order. Bitwise the same for every thread count. Returns 1
     without touching DW when DY holds Inf or NaN (the kernel skips the padding rows,
     where 0 * Inf must give NaN: the caller takes im2col + GEMM), else 0."""
-    cdef isize OH = g.small[1], per_img, n_tasks, task, n, oy0, scratch, j, t
+    cdef isize OH = g.small[1], per_img, n_tasks, task, n, oy0, scratch
     cdef isize kc = g.taps * g.cb * g.cs
     cdef isize dy_n = g.batch * g.small[1] * g.small[2] * g.cs
     cdef int tid
     cdef cd_geom cg
     cdef floating* S = NULL
     cdef floating* parts = NULL
-    cdef floating acc
     if (cd_nonfinite_f(<const float*>DY, dy_n) if floating is float
             else cd_nonfinite_d(<const double*>DY, dy_n)):
         return 1
@@ -1350,11 +1364,7 @@ cdef int _run_bpf_planar(Geom* g, isize rows, const floating* X, const floating*
                 else:
                     cd_fpl_bpf_d(&cg, X, DY, parts + task * kc, n, oy0,
                                  min(OH, oy0 + rows), rows, S + tid * scratch)
-            for j in prange(kc, schedule='static', num_threads=n_threads):
-                acc = parts[j]
-                for t in range(1, n_tasks):
-                    acc = acc + parts[t * kc + j]
-                DW[j] = acc
+            _add_parts(parts, n_tasks, kc, g.cs, False, DW, n_threads)
     finally:
         free(S)
         free(parts)
@@ -1496,11 +1506,10 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
             raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
                               "-byte column buffer")
     cdef int lanes = _MAX_TILES
-    cdef isize kc = g.taps * g.cb * g.groups * g.cs, n_chunks = 0, r0 = 0, i, lane, j, blk
+    cdef isize kc = g.taps * g.cb * g.groups * g.cs, n_chunks = 0, r0 = 0, i, lane
     cdef isize* starts = NULL
     cdef floating* parts = NULL
     cdef floating* lane_work = NULL
-    cdef floating acc
     cdef int own = _bpf_own_fits(&g)
     if (lanes > 1 and work != NULL and wc == g.small[2]
             and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES
@@ -1532,13 +1541,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
             for lane in prange(lanes, schedule='static', num_threads=min(n_threads, lanes)):
                 _bpf_lane(&g, &x[0], &dy[0], parts + lane * kc, lane_work + lane * work_n,
                           starts, n_chunks, lane, lanes, own)
-            for j in prange(kc, schedule='static', num_threads=n_threads):
-                # own 1: the lanes hold DW^T (Cs, K); dw[j] is (k, n) = (j // Cs, j % Cs)
-                i = (j % g.cs) * (kc // g.cs) + j // g.cs if own == 1 else j
-                acc = parts[i]
-                for blk in range(1, lanes):
-                    acc = acc + parts[blk * kc + i]
-                dw[j] = acc
+            _add_parts(parts, lanes, kc, g.cs, own == 1, &dw[0], n_threads)
     finally:
         free(work)
         free(starts)

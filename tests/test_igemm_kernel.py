@@ -304,6 +304,22 @@ def _run_forward(n, x, w, s, padding, d=None, groups=1, algo=3):
     return y
 
 
+def _same_at_each_thread_count(fn, counts=(1, 2, 3)):
+    """fn() at each thread count: asserts the results are bitwise equal, returns the
+    first."""
+    before = cdeconv.get_num_threads()
+    try:
+        outs = []
+        for n in counts:
+            cdeconv.set_num_threads(n)
+            outs.append(fn())
+    finally:
+        cdeconv.set_num_threads(before)
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
+    return outs[0]
+
+
 # (input channels, output channels, kernel, stride, dilation, padding, groups)
 FORWARD_CASES = [
     (1, 16, (3, 3), 1, 1, "SAME", 1),
@@ -354,18 +370,9 @@ def test_igemm_forward_1d_3d_nan_and_threads(rng):
     w = r.standard_normal((3, 3, 48, 40)).astype(np.float32)
     geom = _geometry.forward_geometry(2, x, w, 1, "SAME", "NHWC", None)
     assert _driver.choose_forward_algo(geom) == 3
-    before = cdeconv.get_num_threads()
-    try:
-        outs = []
-        for n in (1, 2, 3):
-            cdeconv.set_num_threads(n)
-            outs.append(cdeconv.conv2d(x, w, 1, "SAME"))
-    finally:
-        cdeconv.set_num_threads(before)
-    for y in outs[1:]:
-        np.testing.assert_array_equal(y, outs[0])
+    got = _same_at_each_thread_count(lambda: cdeconv.conv2d(x, w, 1, "SAME"))
     want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 1, "SAME")
-    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
 # (input channels, output channels, kernel, stride, padding, dilation): the forward's own
@@ -627,18 +634,9 @@ def test_planar_forward_1d_threads_nonfinite_and_bounds(rng):
     w = r.standard_normal((5, 5, 40, 3)).astype(np.float32)
     geom = _geometry.forward_geometry(2, x, w, 2, "SAME", "NHWC", None)
     assert _driver.choose_forward_algo(geom) == _driver.FWD_PLANAR
-    before = cdeconv.get_num_threads()
-    try:
-        outs = []
-        for n in (1, 2, 3):
-            cdeconv.set_num_threads(n)
-            outs.append(cdeconv.conv2d(x, w, 2, "SAME"))
-    finally:
-        cdeconv.set_num_threads(before)
-    for y in outs[1:]:
-        np.testing.assert_array_equal(y, outs[0])
+    got = _same_at_each_thread_count(lambda: cdeconv.conv2d(x, w, 2, "SAME"))
     want = _reference.conv2d(x.astype(np.float64), w.astype(np.float64), 2, "SAME")
-    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
     # NaN and Inf reach exactly the outputs whose windows read them, as the reference
     x = np.ones((1, 12, 12, 20), np.float32)
     w = np.ones((3, 3, 20, 3), np.float32)
@@ -708,21 +706,15 @@ def test_planar_filter_gradient_rule_threads_and_nonfinite(rng):
     dy = r.standard_normal((3, 75, 65, 3)).astype(np.float32)
     want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (5, 5, 40, 3),
                                               dy.astype(np.float64), 2, "SAME", "NHWC")
-    before = cdeconv.get_num_threads()
+    got = _same_at_each_thread_count(
+        lambda: cdeconv.conv2d_backprop_filter(x, (5, 5, 40, 3), dy, 2, "SAME"))
+    _conv.set_planar_filter_gradient(0)
     try:
-        outs = []
-        for n in (1, 2, 3):
-            cdeconv.set_num_threads(n)
-            outs.append(cdeconv.conv2d_backprop_filter(x, (5, 5, 40, 3), dy, 2, "SAME"))
-        _conv.set_planar_filter_gradient(0)
         other = cdeconv.conv2d_backprop_filter(x, (5, 5, 40, 3), dy, 2, "SAME")
     finally:
         _conv.set_planar_filter_gradient(1)
-        cdeconv.set_num_threads(before)
-    for y in outs[1:]:
-        np.testing.assert_array_equal(y, outs[0])
-    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
-    assert not np.array_equal(outs[0], other)        # the planar kernel did run: its order
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert not np.array_equal(got, other)            # the planar kernel did run: its order
     # Inf in DY at a border output meets the padding: 0 * Inf = NaN there, as in the
     # reference (the call takes im2col + GEMM); NaN in an input column that no output
     # reads (VALID, 2 columns left over) reaches no gradient
