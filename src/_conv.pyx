@@ -1180,19 +1180,40 @@ DEF FPL_TASKS_PER_THREAD = 4     # ... and this many tasks a thread where rows a
 DEF FPL_MAX_ROW_SCRATCH = 4194304  # the planes of one output row, at most
 
 
-def forward_planar_fits(tuple shapes):
-    """Whether the planar forward (algo 6) takes this geometry: 1-D/2-D, one group,
-    1 to CD_FPL_MAXCO output channels, at most CD_FPL_MAXKW kernel columns, and the
-    planes of one output row within FPL_MAX_ROW_SCRATCH elements (a row is never split,
-    so a 2**25-wide row from huge padding goes to im2col + GEMM, which splits it)."""
-    cdef Geom g
+cdef bint _fpl_fits(const Geom* g) noexcept nogil:
+    """Whether the planar kernels take g: 1-D/2-D, one group, 1 to CD_FPL_MAXCO output
+    channels, at most CD_FPL_MAXKW kernel columns, and the planes of one output row
+    within FPL_MAX_ROW_SCRATCH elements (a row is never split, so a 2**25-wide row from
+    huge padding goes to im2col + GEMM, which splits it)."""
     cdef cd_geom cg
-    _make_geom(&g, shapes, False)
     if not (g.groups == 1 and g.k[0] == 1 and g.big[0] == 1 and g.small[0] == 1
             and 1 <= g.cs <= CD_FPL_MAXCO and g.k[2] <= CD_FPL_MAXKW):
         return False
-    _fill_cd_geom(&g, &cg)
+    _fill_cd_geom(g, &cg)
     return cd_fpl_scratch_f(&cg, 1) <= FPL_MAX_ROW_SCRATCH
+
+
+def forward_planar_fits(tuple shapes):
+    """Whether the planar forward (algo 6) takes this geometry (_fpl_fits)."""
+    cdef Geom g
+    _make_geom(&g, shapes, False)
+    return _fpl_fits(&g)
+
+
+cdef isize _fpl_band_rows(const cd_geom* cg, isize rows, bint bpf, isize itemsize,
+                          isize* scratch) noexcept nogil:
+    """rows, halved until a band's scratch (its planes; with bpf, DY's rows too) is
+    within FPL_MAX_SCRATCH elements or the band is one row; that scratch in *scratch."""
+    while True:
+        if bpf:
+            scratch[0] = (cd_fpl_bpf_scratch_f(cg, rows) if itemsize == 4
+                          else cd_fpl_bpf_scratch_d(cg, rows))
+        else:
+            scratch[0] = (cd_fpl_scratch_f(cg, rows) if itemsize == 4
+                          else cd_fpl_scratch_d(cg, rows))
+        if rows == 1 or scratch[0] <= FPL_MAX_SCRATCH:
+            return rows
+        rows = (rows + 1) // 2
 
 
 cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W,
@@ -1225,12 +1246,7 @@ cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W
     while (n_threads > 1 and rows > 1
            and g.batch * ((OH + rows - 1) // rows) < FPL_TASKS_PER_THREAD * n_threads):
         rows = (rows + 1) // 2
-    while True:
-        scratch = (cd_fpl_scratch_f(&cg, rows) if floating is float
-                   else cd_fpl_scratch_d(&cg, rows))
-        if rows == 1 or scratch <= FPL_MAX_SCRATCH:
-            break
-        rows = (rows + 1) // 2
+    rows = _fpl_band_rows(&cg, rows, False, sizeof(floating), &scratch)
     per_img = (OH + rows - 1) // rows
     n_tasks = g.batch * per_img
     n_threads = max(1, min(<isize>n_threads, n_tasks))
@@ -1297,26 +1313,23 @@ def set_planar_filter_gradient(int mode):
     return old
 
 
-cdef isize _bpf_planar_rows(Geom* g, tuple shapes, isize itemsize) except -1:
+cdef isize _bpf_planar_rows(const Geom* g, isize itemsize) noexcept nogil:
     """The band rows of the planar filter gradient for g, or 0 where it does not take
-    g: forward_planar_fits, input x output channels <= FPL_BPF_MAX_CHANNELS (unless
-    forced), and the bands' partial gradients within FPL_BPF_MAX_PARTS elements. The bands depend only on the shapes (their partial sums are added in band
-    order, so they fix the bits): whole rows of about FPL_TASK_PIXELS output pixels,
-    fewer while the planes exceed FPL_MAX_SCRATCH elements."""
+    g: off (set_planar_filter_gradient(0)), channels-first or not _fpl_fits, input x
+    output channels > FPL_BPF_MAX_CHANNELS (unless forced), or the bands' partial
+    gradients over FPL_BPF_MAX_PARTS elements. The bands depend only on the shapes
+    (their partial sums are added in band order, so they fix the bits): whole rows of
+    about FPL_TASK_PIXELS output pixels, fewer while the scratch exceeds FPL_MAX_SCRATCH
+    elements (_fpl_band_rows)."""
     cdef cd_geom cg
     cdef isize rows, scratch
-    if g.cfirst or not forward_planar_fits(shapes):
+    if _BPF_PLANAR == 0 or g.cfirst or not _fpl_fits(g):
         return 0
     if _BPF_PLANAR == 1 and g.cb * g.cs > FPL_BPF_MAX_CHANNELS:
         return 0
     _fill_cd_geom(g, &cg)
     rows = max(<isize>1, min(g.small[1], FPL_TASK_PIXELS // max(g.small[2], <isize>1)))
-    while True:
-        scratch = (cd_fpl_bpf_scratch_f(&cg, rows) if itemsize == 4
-                   else cd_fpl_bpf_scratch_d(&cg, rows))
-        if rows == 1 or scratch <= FPL_MAX_SCRATCH:
-            break
-        rows = (rows + 1) // 2
+    rows = _fpl_band_rows(&cg, rows, True, itemsize, &scratch)
     if (g.batch * ((g.small[1] + rows - 1) // rows) * g.taps * g.cb * g.cs
             > FPL_BPF_MAX_PARTS):
         return 0
@@ -1495,8 +1508,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     if n_rows == 0 or x.shape[0] == 0 or dy.shape[0] == 0:
         dw[:] = 0
         return
-    cdef isize fpl_rows = (_bpf_planar_rows(&g, shapes, sizeof(floating)) if _BPF_PLANAR
-                           else 0)
+    cdef isize fpl_rows = _bpf_planar_rows(&g, sizeof(floating))
     if fpl_rows and not _run_bpf_planar(&g, fpl_rows, &x[0], &dy[0], &dw[0], n_threads):
         return
     if not _is_direct(&g):

@@ -16,10 +16,9 @@
  * output pixel included), zeros past the image. */
 static inline cd_isz CD_CAT(cd_fpl_len_, CD_SUF)(const cd_geom* g)
 {
-    const cd_isz sx = g->s[2], off0 = -g->pad[2];
-    const cd_isz off1 = (g->k[2] - 1) * g->d[2] - g->pad[2];
-    const cd_isz q0 = off0 >= 0 ? off0 / sx : -((-off0 + sx - 1) / sx);
-    const cd_isz q1 = off1 >= 0 ? off1 / sx : -((-off1 + sx - 1) / sx);
+    const cd_isz sx = g->s[2];
+    const cd_isz q0 = cd_floordiv(-g->pad[2], sx);
+    const cd_isz q1 = cd_floordiv((g->k[2] - 1) * g->d[2] - g->pad[2], sx);
     return (g->small[2] + (q1 - q0) + 2 * CD_VL - 1) / CD_VL * CD_VL;
 }
 
@@ -30,7 +29,7 @@ static cd_isz CD_CAT(cd_fplscr_, CD_SUF)(const cd_geom* g, cd_isz rows)
     return nrows * g->cb * g->s[2] * CD_CAT(cd_fpl_len_, CD_SUF)(g);
 }
 
-/* The output block of NB * VL pixels from ox0 of output row oy (band row or0), CO
+/* The output block of NB * VL pixels from ox0 of an output row (band row r0), CO
  * output channels: acc[b][co] summed over the taps, stored for the first nv pixels.
  * P: the band's planes, plane (r, ci, ph) at ((r * cb + ci) * sx + ph) * L; the
  * output pixel ox of tap kx reads index ox + q[kx] - qmin of plane ph[kx]. */
@@ -105,7 +104,7 @@ CD_CAT(cd_fplcols_, CD_SUF)(const cd_geom* g, cd_isz* q, cd_isz* ph, cd_isz* qmi
     const cd_isz sx = g->s[2];
     for (cd_isz kx = 0; kx < g->k[2]; kx++) {
         const cd_isz off = kx * g->d[2] - g->pad[2];
-        q[kx] = off >= 0 ? off / sx : -((-off + sx - 1) / sx);
+        q[kx] = cd_floordiv(off, sx);
         ph[kx] = off - q[kx] * sx;
         if (kx == 0 || q[kx] < *qmin)
             *qmin = q[kx];
@@ -217,7 +216,7 @@ CD_CAT(cd_fplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T*
                                    ox, nv)
 #define CD_FPL_CO(co)                                                                    \
         for (; ox + 2 * CD_VL <= OW && (co) <= 4; ox += 2 * CD_VL)                        \
-            CD_FPL(co, (co) <= 4 ? 2 : 1, 2 * CD_VL);                                     \
+            CD_FPL(co, 2, 2 * CD_VL);                                                    \
         for (; ox < OW; ox += CD_VL)                                                     \
             CD_FPL(co, 1, OW - ox < CD_VL ? OW - ox : CD_VL);
         switch (CO) {
@@ -232,7 +231,6 @@ CD_CAT(cd_fplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T*
         }
 #undef CD_FPL_CO
 #undef CD_FPL
-        (void)ox;
     }
 }
 
