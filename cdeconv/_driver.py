@@ -6,7 +6,7 @@ Strategy, chosen per call (src/_conv.pyx has the details):
 - The column buffer is bounded by ``CHUNK_BYTES`` whatever the batch; the chunking
   depends only on shapes, so results are bitwise identical for every thread count.
 - 1x1 kernels with stride 1 and no padding skip im2col/col2im: the GEMM is the result.
-- Transposed, channels-last: eight kernels (below), each with its measured rule. The
+- Transposed, channels-last: nine kernels (below), each with its measured rule. The
   rules depend only on shapes, so results stay thread-count independent.
 """
 import math
@@ -175,6 +175,28 @@ ROWS_MAX_SCRATCH_BYTES = 8 << 20
 #: multiply-adds per add), 32x32x32 -> 2 (0.63 at 1 thread), 3 channels from 32-96
 #: (PyTorch DCGAN g4 0.71, ZFNet 110x110x96 -> 3 7x7 0.88-0.90), 4-15 channels
 #: (0.57-1.02).
+#: The planar transposed conv (src/_fplanar_impl.h, cd_tplrun_; _run_transpose_planar in
+#: src/_conv.pyx: the planar forward's planes, of the small rows a band of big rows
+#: reads, with the lanes consecutive big pixels of one column phase, every tap of the
+#: phase one contiguous vector of a plane times the filter broadcast; all column phases
+#: of a block interleaved into the big row; a filter holding Inf or NaN goes to GEMM +
+#: col2im) runs for 1-D/2-D channels-last layers of one group with TPLANAR_OUT_CHANNELS
+#: big-side and <= TPLANAR_MAX_IN_CHANNELS small-side channels: image-to-image layers
+#: into RGB or a few maps, where the other kernels' tiles are mostly empty. Measured
+#: (python tools/dispatch_rules.py --planar-only, medians of 5 x 30 ms loops, AVX-512,
+#: 2026-12-03; best of GEMM / phase rows / scatter rows over planar at 1 / 2 threads):
+#: 224x224x3 -> 3 3x3 s2 (article_rgb224) b1 1.54 / 1.11, b16 1.19 / 1.77; 256x256x3
+#: -> 3 4x4 1.04 / 2.09; 128x128x8 -> 3 1.31 / 1.78; 16x32x32x8 -> 3 1.02 / 1.84;
+#: 64x64x4 -> 2 1.59 / 1.56, b16 1.14 / 1.72; 64x64x12 -> 4 1.47 / 1.62; 64x64x2 -> 8
+#: 1.42 / 1.40; 4x28x28x3 -> 8 1.15 / 1.81; 64x64x3 -> 3 3x3 s1 1.00 / 1.07. Slower
+#: with 16+ input channels (64x64x16 -> 4 0.89 / 0.93, 128x128x16 -> 3 s1 0.66 / 1.10,
+#: 24-256 channels 0.39-0.96: one plane load and one broadcast per few multiply-adds,
+#: where scatter rows and phase rows reuse each load across a tile) and into one channel
+#: (64x64x3 -> 1 1.26 / 0.71, 4x32x32x8 -> 1 0.94 / 0.88, 64x64x4 -> 1 9x9 s3 1.01 /
+#: 0.98).
+TPLANAR_OUT_CHANNELS = (2, 8)
+TPLANAR_MAX_IN_CHANNELS = 12
+TPLANAR = 8
 SCATTER_MIN_IN_CHANNELS = (8, 64, 128)
 SCATTER_MIN_PIXELS = 256
 SCATTER = 7
@@ -248,6 +270,12 @@ def winograd_fits(geom):
     return geom.n == 2 and not geom.cf and _conv.winograd_plan(geom.kernel_args()) is not None
 
 
+def transpose_planar_fits(geom):
+    """Whether the planar transposed conv takes geom (channels-last, 1-D/2-D, one group,
+    1-8 big-side channels: _tpl_fits in src/_conv.pyx)."""
+    return not geom.cf and _conv.transpose_planar_fits(geom.kernel_args())
+
+
 def _winograd_pays(geom):
     """The Winograd rule (see WINOGRAD_MIN_SAVING), for a geom winograd_fits."""
     if geom.cs < WINOGRAD_MIN_IN_CHANNELS:
@@ -263,7 +291,7 @@ def _winograd_pays(geom):
 def choose_transpose_algo(geom):
     """The transposed-convolution kernel: 0 = GEMM + col2im, 1 = direct, 2 = dot,
     3 = implicit GEMM, 4 = pixel lanes, 5 = phase rows, 6 = Winograd phases, 7 =
-    scatter rows (see above). Depends only on the shapes."""
+    scatter rows, 8 = planar (see above). Depends only on the shapes."""
     if geom.cf:
         return 0
     taps = math.prod(geom.k)
@@ -276,6 +304,9 @@ def choose_transpose_algo(geom):
             geom.cs <= DIRECT_MAX_IN_CHANNELS
             or (one_tap and pixels >= DIRECT_ONE_TAP_MIN_PIXELS)):
         return 1
+    if (TPLANAR_OUT_CHANNELS[0] <= geom.cb <= TPLANAR_OUT_CHANNELS[1]
+            and geom.cs <= TPLANAR_MAX_IN_CHANNELS and transpose_planar_fits(geom)):
+        return TPLANAR
     if (geom.n == 2 and geom.cb <= len(SCATTER_MIN_IN_CHANNELS)
             and geom.cs >= SCATTER_MIN_IN_CHANNELS[geom.cb - 1]
             and pixels >= SCATTER_MIN_PIXELS and _conv.scatter_rows_fits(geom.kernel_args())

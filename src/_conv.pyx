@@ -182,6 +182,13 @@ cdef extern from "_dot.h" nogil:
                       Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, float* P)
     void cd_fpl_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                       Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, double* P)
+    enum: CD_TPL_MAXS
+    Py_ssize_t cd_tpl_scratch_f(const cd_geom* g, Py_ssize_t rows)
+    Py_ssize_t cd_tpl_scratch_d(const cd_geom* g, Py_ssize_t rows)
+    void cd_tpl_run_f(const cd_geom* g, const float* X, const float* W, float* Y,
+                      Py_ssize_t n, Py_ssize_t iy0, Py_ssize_t iy1, float* P)
+    void cd_tpl_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                      Py_ssize_t n, Py_ssize_t iy0, Py_ssize_t iy1, double* P)
     Py_ssize_t cd_fpl_bpf_scratch_f(const cd_geom* g, Py_ssize_t rows)
     Py_ssize_t cd_fpl_bpf_scratch_d(const cd_geom* g, Py_ssize_t rows)
     void cd_fpl_bpf_f(const cd_geom* g, const float* X, const float* DY, float* part,
@@ -1272,6 +1279,104 @@ cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W
     return 0
 
 
+#: the planar transposed conv: big pixels per task, about; its planes' scratch per
+#: task, at most this many elements while a band has more than one row
+DEF TPL_TASK_PIXELS = 4096
+DEF TPL_MAX_SCRATCH = 262144
+
+
+cdef bint _tpl_fits(const Geom* g) noexcept nogil:
+    """Whether the planar transposed conv takes g: channels-last, 1-D/2-D, one group, 1
+    to CD_FPL_MAXCO big-side channels, at most CD_FPL_MAXKW kernel columns and
+    CD_TPL_MAXS column strides, at most CD_MAX_TAPS taps, and the planes of one big
+    row within FPL_MAX_ROW_SCRATCH elements (rows are never split)."""
+    cdef cd_geom cg
+    if not (not g.cfirst and g.groups == 1 and g.k[0] == 1 and g.big[0] == 1
+            and g.small[0] == 1 and 1 <= g.cb <= CD_FPL_MAXCO
+            and g.k[2] <= CD_FPL_MAXKW and g.s[2] <= CD_TPL_MAXS
+            and g.taps <= CD_MAX_TAPS):
+        return False
+    _fill_cd_geom(g, &cg)
+    return cd_tpl_scratch_f(&cg, 1) <= FPL_MAX_ROW_SCRATCH
+
+
+def transpose_planar_fits(tuple shapes):
+    """Whether the planar transposed conv (algo 8) takes this channels-last geometry
+    (_tpl_fits)."""
+    cdef Geom g
+    _make_geom(&g, shapes, False)
+    return _tpl_fits(&g)
+
+
+cdef int _run_transpose_planar(const Geom* g, const floating* X, const floating* W,
+                               floating* Y, int n_threads) except -1:
+    """The planar transposed conv (transpose_planar_fits; src/_fplanar_impl.h,
+    cd_tplrun_): the filter packed (kh, kw, cs, cb) once, then tasks of about
+    TPL_TASK_PIXELS big pixels (whole rows of one image; fewer rows while several
+    threads have under FPL_TASKS_PER_THREAD tasks each or the planes exceed
+    TPL_MAX_SCRATCH elements), each building the planes of the small rows it reads in
+    its thread's scratch and summing its big pixels there, each written once. An
+    output's sum does not depend on its task: the bits are the same for every thread
+    count. Returns 1 without a usable Y when the filter holds Inf or NaN (the planes'
+    zeros past the small rows would meet it, 0 * Inf = NaN, where TF has no term: the
+    caller takes GEMM + col2im), else 0."""
+    cdef isize BH = g.big[1], BW = g.big[2], rows, per_img, n_tasks, task, n, iy0
+    cdef isize scratch, taps = g.taps, cb = g.cb, cs = g.cs, t, c, i
+    cdef int tid
+    cdef cd_geom cg
+    cdef floating* S = NULL
+    cdef floating* Wp = NULL
+    cdef isize w_n = taps * cb * cs
+    if (cd_nonfinite_f(<const float*>W, w_n) if floating is float
+            else cd_nonfinite_d(<const double*>W, w_n)):
+        return 1
+    n_threads = _threads_for(g, n_threads)
+    _fill_cd_geom(g, &cg)
+    rows = max(<isize>1, min(BH, TPL_TASK_PIXELS // max(BW, <isize>1)))
+    # several threads on a small layer: at least FPL_TASKS_PER_THREAD tasks a thread
+    # where rows allow (a band only decides which planes its outputs read, never a
+    # value)
+    while (n_threads > 1 and rows > 1
+           and g.batch * ((BH + rows - 1) // rows) < FPL_TASKS_PER_THREAD * n_threads):
+        rows = (rows + 1) // 2
+    while True:
+        scratch = (cd_tpl_scratch_f(&cg, rows) if floating is float
+                   else cd_tpl_scratch_d(&cg, rows))
+        if rows == 1 or scratch <= TPL_MAX_SCRATCH:
+            break
+        rows = (rows + 1) // 2
+    per_img = (BH + rows - 1) // rows
+    n_tasks = g.batch * per_img
+    n_threads = max(1, min(<isize>n_threads, n_tasks))
+    Wp = <floating*>malloc(w_n * sizeof(floating))
+    # zeroed once: the planes' indices outside the small rows are never written
+    S = <floating*>calloc(n_threads * scratch, sizeof(floating))
+    try:
+        if S == NULL or Wp == NULL:
+            raise MemoryError("cdeconv: cannot allocate the planar transposed conv's planes")
+        with nogil:
+            # (kh, kw, cb, cs) -> (kh, kw, cs, cb): each small channel's cb filter values
+            # side by side, broadcast in turn
+            for t in range(taps):
+                for c in range(cb):
+                    for i in range(cs):
+                        Wp[(t * cs + i) * cb + c] = W[(t * cb + c) * cs + i]
+            for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
+                tid = threadid()
+                n = task // per_img
+                iy0 = (task % per_img) * rows
+                if floating is float:
+                    cd_tpl_run_f(&cg, X, Wp, Y, n, iy0, min(BH, iy0 + rows),
+                                 S + tid * scratch)
+                else:
+                    cd_tpl_run_d(&cg, X, Wp, Y, n, iy0, min(BH, iy0 + rows),
+                                 S + tid * scratch)
+    finally:
+        free(S)
+        free(Wp)
+    return 0
+
+
 cdef void _add_parts(const floating* parts, isize n_parts, isize kc, isize cs,
                      bint transposed, floating* dw, int n_threads) noexcept nogil:
     """dw[j] := the n_parts partial gradients of kc elements each, added in part order
@@ -1398,7 +1503,7 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
     y : OUT flat big-side array, every element written
     shapes : (batch, groups, cb, cs, small[3], big[3], k[3], s[3], d[3], pad[3])
     algo : 0 GEMM + col2im; 1 direct rows; 2 dot; 3 implicit GEMM; 4 pixel lanes;
-           5 phase rows; 6 Winograd phases; 7 scatter rows (1-7 channels-last only,
+           5 phase rows; 6 Winograd phases; 7 scatter rows; 8 planar (1-8 channels-last only,
            run on a non-empty x; chosen by cdeconv._driver)
     """
     cdef Geom g
@@ -1420,7 +1525,13 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
             with nogil:
                 memset(&y[0], 0, y.shape[0] * sizeof(floating))
             return
-        if algo == 7:
+        if algo == 8:
+            if not _tpl_fits(&g):
+                raise ValueError("the planar transposed conv takes 1-D/2-D layers of one "
+                                 "group with 1 to 8 output channels, at most 64 kernel "
+                                 "columns and column stride 8")
+            fallback = _run_transpose_planar(&g, &x[0], &w[0], &y[0], n_threads)
+        elif algo == 7:
             if not scatter_rows_fits(shapes):
                 raise ValueError("the scatter-rows kernel takes no depth taps, strides or"
                                  " padding")
@@ -1439,8 +1550,9 @@ def conv_transpose(const floating[::1] x, const floating[::1] w, floating[::1] y
             _run_direct(&g, &x[0], &w[0], &y[0], n_threads)
         if not fallback:
             return
-        # igemm and phase rows refused a filter holding Inf or NaN: GEMM + col2im
-        # (below) drops the taps that fall past the edge, as TF does (see _run_igemm)
+        # igemm, phase rows, Winograd and planar refused a filter holding Inf or NaN:
+        # GEMM + col2im (below) drops the taps that fall past the edge, as TF does (see
+        # _run_igemm)
     _run(&g, &x[0] if x.shape[0] else NULL, &w[0], &y[0] if y.shape[0] else NULL,
          y.shape[0], True, n_threads, chunk_bytes)
 

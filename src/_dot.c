@@ -538,6 +538,21 @@ void cd_fpl_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, cd_isz n,   
 CD_FPL_ENTRY(float, f)
 CD_FPL_ENTRY(double, d)
 
+#define CD_TPL_ENTRY(T, s)                                                          \
+cd_isz cd_tpl_scratch_##s(const cd_geom* g, cd_isz rows)                            \
+{                                                                                   \
+    CD_ISA_RETURN(cd_tplscr_##s, (g, rows))                                         \
+    return cd_tplscr_##s##_base(g, rows);                                           \
+}                                                                                   \
+void cd_tpl_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, cd_isz n,       \
+                    cd_isz iy0, cd_isz iy1, T* P)                                   \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_tplrun_##s, (g, X, W, Y, n, iy0, iy1, P))                      \
+    cd_tplrun_##s##_base(g, X, W, Y, n, iy0, iy1, P);                               \
+}
+CD_TPL_ENTRY(float, f)
+CD_TPL_ENTRY(double, d)
+
 #define CD_FPLB_ENTRY(T, s)                                                         \
 cd_isz cd_fpl_bpf_scratch_##s(const cd_geom* g, cd_isz rows)                        \
 {                                                                                   \

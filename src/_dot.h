@@ -288,6 +288,19 @@ void cd_fpl_bpf_f(const cd_geom* g, const float* X, const float* DY, float* part
 void cd_fpl_bpf_d(const cd_geom* g, const double* X, const double* DY, double* part,
                   cd_isz n, cd_isz oy0, cd_isz oy1, cd_isz band, double* P);
 
+/* The planar transposed conv (_fplanar_impl.h): channels-last, one group, 2-D, 1 to
+ * CD_FPL_MAXCO big-side channels (cb), kw <= CD_FPL_MAXKW, sx <= CD_TPL_MAXS.
+ * cd_tpl_scratch: the elements of scratch a band of `rows` big rows needs; cd_tpl_run:
+ * big rows [iy0, iy1) of image n from the filter packed (kh, kw, cs, cb), P such a
+ * scratch, zeroed before its first band. */
+#define CD_TPL_MAXS 8
+cd_isz cd_tpl_scratch_f(const cd_geom* g, cd_isz rows);
+cd_isz cd_tpl_scratch_d(const cd_geom* g, cd_isz rows);
+void cd_tpl_run_f(const cd_geom* g, const float* X, const float* W, float* Y, cd_isz n,
+                  cd_isz iy0, cd_isz iy1, float* P);
+void cd_tpl_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
+                  cd_isz n, cd_isz iy0, cd_isz iy1, double* P);
+
 /* The instruction set the kernels run with: "avx512", "avx2" or "baseline". */
 const char* cd_dot_isa(void);
 /* Use at most instruction set `cap` (0 baseline, 1 AVX2, 2 AVX-512: the default, i.e.

@@ -29,18 +29,16 @@ static cd_isz CD_CAT(cd_fplscr_, CD_SUF)(const cd_geom* g, cd_isz rows)
     return nrows * g->cb * g->s[2] * CD_CAT(cd_fpl_len_, CD_SUF)(g);
 }
 
-/* The output block of NB * VL pixels from ox0 of an output row (band row r0), CO
- * output channels: acc[b][co] summed over the taps, stored for the first nv pixels.
- * P: the band's planes, plane (r, ci, ph) at ((r * cb + ci) * sx + ph) * L; the
- * output pixel ox of tap kx reads index ox + q[kx] - qmin of plane ph[kx]. */
+/* The sums of one block of NB * VL lanes, CO output channels: tmp[c][b * VL + l] :=
+ * the sum over the ntap taps in order, then the cb input channels, of
+ * P[off[t] + ci * cstride + x0 + b * VL + l] * wt[t][ci * CO + c] (the planes' vectors
+ * times the filter broadcast). Shared by the planar forward and the planar transposed
+ * conv, which differ only in their taps. */
 static inline __attribute__((always_inline)) void
-CD_CAT(cd_fplblk_, CD_SUF)(const int CO, const int NB, const cd_geom* g, const CD_T* P,
-                           cd_isz L, const cd_isz* q, const cd_isz* ph, cd_isz qmin,
-                           cd_isz r0, cd_isz iy0, const CD_T* W, CD_T* y, cd_isz ox0,
-                           cd_isz nv)
+CD_CAT(cd_fplsum_, CD_SUF)(const int CO, const int NB, const CD_T* P, const cd_isz* off,
+                           const CD_T* const* wt, cd_isz ntap, cd_isz cb, cd_isz cstride,
+                           cd_isz x0, CD_T (*tmp)[2 * CD_VL])
 {
-    const cd_isz cb = g->cb, sx = g->s[2], kh = g->k[1], kw = g->k[2], dy = g->d[1];
-    const cd_isz H = g->big[1];
     /* NP interleaved partial sums (input channel ci into part ci % NP, the remainder
      * into part 0), so that at least 8 chains of multiply-adds are in flight, added
      * ((0 + 1) + (2 + 3)) at the end: a fixed order, shapes only */
@@ -50,38 +48,32 @@ CD_CAT(cd_fplblk_, CD_SUF)(const int CO, const int NB, const cd_geom* g, const C
         for (int b = 0; b < NB; b++)
             for (int c = 0; c < CO; c++)
                 acc[u][b][c] = (CD_VEC){0};
-    for (cd_isz ky = 0; ky < kh; ky++) {
-        const cd_isz r = r0 + ky * dy;
-        if (iy0 + r < 0 || iy0 + r >= H)
-            continue;                       /* a padding row: adds nothing */
-        for (cd_isz kx = 0; kx < kw; kx++) {
-            const CD_T* pl = P + (r * cb * sx + ph[kx]) * L + ox0 + q[kx] - qmin;
-            const CD_T* w = W + (ky * kw + kx) * cb * CO;
-            cd_isz ci = 0;
-            for (; ci + NP <= cb; ci += NP)
-                for (int u = 0; u < NP; u++) {
-                    CD_VEC v[2];
-                    for (int b = 0; b < NB; b++)
-                        v[b] = CD_CAT(cd_load_, CD_SUF)(pl + (ci + u) * sx * L + b * CD_VL);
-                    for (int c = 0; c < CO; c++) {
-                        const CD_T wv = w[(ci + u) * CO + c];
-                        for (int b = 0; b < NB; b++)
-                            acc[u][b][c] += v[b] * wv;
-                    }
-                }
-            for (; ci < cb; ci++) {
+    for (cd_isz t = 0; t < ntap; t++) {
+        const CD_T* pl = P + off[t] + x0;
+        const CD_T* w = wt[t];
+        cd_isz ci = 0;
+        for (; ci + NP <= cb; ci += NP)
+            for (int u = 0; u < NP; u++) {
                 CD_VEC v[2];
                 for (int b = 0; b < NB; b++)
-                    v[b] = CD_CAT(cd_load_, CD_SUF)(pl + ci * sx * L + b * CD_VL);
+                    v[b] = CD_CAT(cd_load_, CD_SUF)(pl + (ci + u) * cstride + b * CD_VL);
                 for (int c = 0; c < CO; c++) {
-                    const CD_T wv = w[ci * CO + c];
+                    const CD_T wv = w[(ci + u) * CO + c];
                     for (int b = 0; b < NB; b++)
-                        acc[0][b][c] += v[b] * wv;
+                        acc[u][b][c] += v[b] * wv;
                 }
+            }
+        for (; ci < cb; ci++) {
+            CD_VEC v[2];
+            for (int b = 0; b < NB; b++)
+                v[b] = CD_CAT(cd_load_, CD_SUF)(pl + ci * cstride + b * CD_VL);
+            for (int c = 0; c < CO; c++) {
+                const CD_T wv = w[ci * CO + c];
+                for (int b = 0; b < NB; b++)
+                    acc[0][b][c] += v[b] * wv;
             }
         }
     }
-    CD_T tmp[8][2 * CD_VL];
     for (int c = 0; c < CO; c++)
         for (int b = 0; b < NB; b++) {
             CD_VEC sum = acc[0][b][c];
@@ -91,6 +83,17 @@ CD_CAT(cd_fplblk_, CD_SUF)(const int CO, const int NB, const cd_geom* g, const C
                 sum = (sum + acc[1][b][c]) + (acc[2][b][c] + acc[3][b][c]);
             __builtin_memcpy(&tmp[c][b * CD_VL], &sum, sizeof(CD_VEC));
         }
+}
+
+/* The output block of NB * VL pixels from ox0 of an output row, CO output channels,
+ * over the row's ntap taps (off, wt: cd_fplsum_), stored for the first nv pixels. */
+static inline __attribute__((always_inline)) void
+CD_CAT(cd_fplblk_, CD_SUF)(const int CO, const int NB, const CD_T* P, const cd_isz* off,
+                           const CD_T* const* wt, cd_isz ntap, cd_isz cb, cd_isz cstride,
+                           CD_T* y, cd_isz ox0, cd_isz nv)
+{
+    CD_T tmp[8][2 * CD_VL];
+    CD_CAT(cd_fplsum_, CD_SUF)(CO, NB, P, off, wt, ntap, cb, cstride, ox0, tmp);
     for (cd_isz l = 0; l < nv; l++)
         for (int c = 0; c < CO; c++)
             y[l * CO + c] = tmp[c][l];
@@ -111,16 +114,16 @@ CD_CAT(cd_fplcols_, CD_SUF)(const cd_geom* g, cd_isz* q, cd_isz* ph, cd_isz* qmi
     }
 }
 
-/* The planes of input rows iy0 .. iy0 + nrows of image n (rows outside the image
- * skipped, never read): P[(r, ci, p)][j] = X[n, iy0 + r, (j + qmin) * sx + p, ci]
- * where that column is inside the image. The indices outside it are the same for
- * every row and band: P is zeroed once, before a thread's first band, and they stay
- * zero. */
+/* The planes of rows iy0 .. iy0 + nrows of image n of X (H x Wd x cb, channels-last;
+ * rows outside the image skipped, never read): P[(r, ci, p)][j] = X[n, iy0 + r,
+ * (j + qmin) * sx + p, ci] where that column is inside the image. The indices outside
+ * it are the same for every row and band: P is zeroed once, before a thread's first
+ * band, and they stay zero. */
 static void
-CD_CAT(cd_fplplanes_, CD_SUF)(const cd_geom* g, const CD_T* X, cd_isz n, cd_isz iy0,
-                              cd_isz nrows, cd_isz qmin, cd_isz L, CD_T* P)
+CD_CAT(cd_fplplanes_, CD_SUF)(cd_isz cb, cd_isz sx, cd_isz H, cd_isz Wd, const CD_T* X,
+                              cd_isz n, cd_isz iy0, cd_isz nrows, cd_isz qmin, cd_isz L,
+                              CD_T* P)
 {
-    const cd_isz cb = g->cb, sx = g->s[2], H = g->big[1], Wd = g->big[2];
     for (cd_isz r = 0; r < nrows; r++) {
         const cd_isz iy = iy0 + r;
         if (iy < 0 || iy >= H)
@@ -199,21 +202,34 @@ static void
 CD_CAT(cd_fplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* Y,
                            cd_isz n, cd_isz oy0, cd_isz oy1, CD_T* P)
 {
-    const cd_isz CO = g->cs, sy = g->s[1], kh = g->k[1], dy = g->d[1];
+    const cd_isz CO = g->cs, cb = g->cb, sx = g->s[2], sy = g->s[1];
+    const cd_isz kh = g->k[1], kw = g->k[2], dy = g->d[1], H = g->big[1];
     const cd_isz OH = g->small[1], OW = g->small[2];
     const cd_isz iy0 = oy0 * sy - g->pad[1];
     const cd_isz nrows = (oy1 - oy0 - 1) * sy + (kh - 1) * dy + 1;
     cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0;
     CD_CAT(cd_fplcols_, CD_SUF)(g, q, ph, &qmin);
     const cd_isz L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
-    CD_CAT(cd_fplplanes_, CD_SUF)(g, X, n, iy0, nrows, qmin, L, P);
+    CD_CAT(cd_fplplanes_, CD_SUF)(cb, sx, H, g->big[2], X, n, iy0, nrows, qmin, L, P);
+    cd_isz off[CD_MAX_TAPS];
+    const CD_T* wt[CD_MAX_TAPS];
     for (cd_isz oy = oy0; oy < oy1; oy++) {
         const cd_isz r0 = (oy - oy0) * sy;
+        /* the row's taps: (ky, kx) in order, padding rows skipped (they add nothing) */
+        cd_isz nt = 0;
+        for (cd_isz ky = 0; ky < kh; ky++) {
+            const cd_isz r = r0 + ky * dy;
+            if (iy0 + r < 0 || iy0 + r >= H)
+                continue;
+            for (cd_isz kx = 0; kx < kw; kx++) {
+                off[nt] = (r * cb * sx + ph[kx]) * L + q[kx] - qmin;
+                wt[nt++] = W + (ky * kw + kx) * cb * CO;
+            }
+        }
         CD_T* yr = Y + ((n * OH + oy) * OW) * CO;
         cd_isz ox = 0;
 #define CD_FPL(co, nb, nv)                                                               \
-        CD_CAT(cd_fplblk_, CD_SUF)(co, nb, g, P, L, q, ph, qmin, r0, iy0, W, yr + ox * co, \
-                                   ox, nv)
+        CD_CAT(cd_fplblk_, CD_SUF)(co, nb, P, off, wt, nt, cb, sx * L, yr + ox * co, ox, nv)
 #define CD_FPL_CO(co)                                                                    \
         for (; ox + 2 * CD_VL <= OW && (co) <= 4; ox += 2 * CD_VL)                        \
             CD_FPL(co, 2, 2 * CD_VL);                                                    \
@@ -314,7 +330,7 @@ CD_CAT(cd_fplbpf_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* DY, CD_T
     cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0;
     CD_CAT(cd_fplcols_, CD_SUF)(g, q, ph, &qmin);
     const cd_isz L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
-    CD_CAT(cd_fplplanes_, CD_SUF)(g, X, n, iy0, nrows, qmin, L, P);
+    CD_CAT(cd_fplplanes_, CD_SUF)(cb, sx, g->big[1], g->big[2], X, n, iy0, nrows, qmin, L, P);
     /* DY's rows, one run of W per channel (zeros past W, never overwritten) */
     CD_T* D = P + CD_CAT(cd_fplscr_, CD_SUF)(g, band);
     for (cd_isz o = 0; o < rows; o++) {
@@ -343,4 +359,190 @@ CD_CAT(cd_fplbpf_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* DY, CD_T
                 }
 #undef CD_FPLB
             }
+}
+
+/* cd_fplsum_ with the small channels outside the taps (each plane's cache lines
+ * reused by every tap before the next channel), the taps' multiply-adds into NP
+ * partial sums by tap (tap t into t % NP, the last taps past a multiple of NP into 0). */
+static inline __attribute__((always_inline)) void
+CD_CAT(cd_tplsum_, CD_SUF)(const int CO, const int NB, const CD_T* P, const cd_isz* off,
+                           const CD_T* const* wt, cd_isz ntap, cd_isz cb, cd_isz cstride,
+                           cd_isz x0, CD_T (*tmp)[2 * CD_VL])
+{
+    const int NP = CO * NB >= 8 ? 1 : CO * NB >= 4 ? 2 : 4;
+    CD_VEC acc[4][2][8];
+    for (int u = 0; u < NP; u++)
+        for (int b = 0; b < NB; b++)
+            for (int c = 0; c < CO; c++)
+                acc[u][b][c] = (CD_VEC){0};
+    const cd_isz nfull = ntap / NP * NP;
+    for (cd_isz ci = 0; ci < cb; ci++) {
+        const CD_T* pc = P + ci * cstride + x0;
+        cd_isz t = 0;
+        for (; t < nfull; t += NP)
+            for (int u = 0; u < NP; u++) {
+                CD_VEC v[2];
+                for (int b = 0; b < NB; b++)
+                    v[b] = CD_CAT(cd_load_, CD_SUF)(pc + off[t + u] + b * CD_VL);
+                const CD_T* w = wt[t + u] + ci * CO;
+                for (int c = 0; c < CO; c++)
+                    for (int b = 0; b < NB; b++)
+                        acc[u][b][c] += v[b] * w[c];
+            }
+        for (; t < ntap; t++) {
+            CD_VEC v[2];
+            for (int b = 0; b < NB; b++)
+                v[b] = CD_CAT(cd_load_, CD_SUF)(pc + off[t] + b * CD_VL);
+            const CD_T* w = wt[t] + ci * CO;
+            for (int c = 0; c < CO; c++)
+                for (int b = 0; b < NB; b++)
+                    acc[0][b][c] += v[b] * w[c];
+        }
+    }
+    for (int c = 0; c < CO; c++)
+        for (int b = 0; b < NB; b++) {
+            CD_VEC sum = acc[0][b][c];
+            if (NP == 2)
+                sum += acc[1][b][c];
+            else if (NP == 4)
+                sum = (sum + acc[1][b][c]) + (acc[2][b][c] + acc[3][b][c]);
+            __builtin_memcpy(&tmp[c][b * CD_VL], &sum, sizeof(CD_VEC));
+        }
+}
+
+/* ---- the transposed conv on planes of the small side (few big-side channels: the
+ * generator and decoder heads into RGB). Big column i = sx * t + px (phase px) sums
+ * the taps kx with px + pad - kx * dx = e * sx, reading small column t + e: for VL
+ * consecutive t of one phase that is one contiguous vector of a small row's plane
+ * (no column phases: the planes have stride 1). Big row iy likewise sums the taps ky
+ * with iy + pad - ky * dy = oy * sy over the small rows oy inside the image. */
+
+/* The column taps of every phase: tap kx of phase px (in kx order) at kx[px * kw + j],
+ * its small column's offset e at e[px * kw + j], j < nk[px]; *emin, *emax over all. */
+static inline void
+CD_CAT(cd_tplcols_, CD_SUF)(const cd_geom* g, cd_isz* kxs, cd_isz* e, cd_isz* nk,
+                            cd_isz* emin, cd_isz* emax)
+{
+    const cd_isz sx = g->s[2], kw = g->k[2];
+    *emin = 0;
+    *emax = 0;
+    int first = 1;
+    for (cd_isz px = 0; px < sx; px++) {
+        nk[px] = 0;
+        for (cd_isz kx = 0; kx < kw; kx++) {
+            const cd_isz num = px + g->pad[2] - kx * g->d[2];
+            const cd_isz q = cd_floordiv(num, sx);
+            if (q * sx != num)
+                continue;
+            kxs[px * kw + nk[px]] = kx;
+            e[px * kw + nk[px]++] = q;
+            if (first || q < *emin)
+                *emin = q;
+            if (first || q > *emax)
+                *emax = q;
+            first = 0;
+        }
+    }
+}
+
+/* A plane's length: the blocks of VL phase columns t every read, shifted by up to
+ * emax - emin (zeros past the small row). */
+static inline cd_isz CD_CAT(cd_tpl_len_, CD_SUF)(const cd_geom* g)
+{
+    cd_isz kxs[CD_TPL_MAXS * CD_FPL_MAXKW], e[CD_TPL_MAXS * CD_FPL_MAXKW];
+    cd_isz nk[CD_TPL_MAXS], emin, emax;
+    CD_CAT(cd_tplcols_, CD_SUF)(g, kxs, e, nk, &emin, &emax);
+    const cd_isz T = (g->big[2] + g->s[2] - 1) / g->s[2];
+    const cd_isz Tv = (T + CD_VL - 1) / CD_VL * CD_VL;
+    return (Tv + emax - emin + CD_VL - 1) / CD_VL * CD_VL;
+}
+
+/* The small rows a band of `rows` big rows reads, at most (whatever its first row). */
+static inline cd_isz CD_CAT(cd_tpl_nrows_, CD_SUF)(const cd_geom* g, cd_isz rows)
+{
+    return (rows - 1 + (g->k[1] - 1) * g->d[1]) / g->s[1] + 2;
+}
+
+/* The scratch of a band of `rows` big rows: its small rows' planes. */
+static cd_isz CD_CAT(cd_tplscr_, CD_SUF)(const cd_geom* g, cd_isz rows)
+{
+    return CD_CAT(cd_tpl_nrows_, CD_SUF)(g, rows) * g->cs * CD_CAT(cd_tpl_len_, CD_SUF)(g);
+}
+
+/* Big rows [iy0, iy1) of image n: the planes of the small rows they read built in P
+ * (cd_tpl_scratch elements, zeroed once before a thread's first task), then per row
+ * every block of NB * VL phase columns, all sx phases of it (CO channels each) before
+ * the block's big pixels are stored. W: the filter packed (kh, kw, cs, CO). Each
+ * output is one chain over (ky, kx, small channel) in that order: shapes only. */
+static void
+CD_CAT(cd_tplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* Y,
+                           cd_isz n, cd_isz iy0, cd_isz iy1, CD_T* P)
+{
+    const cd_isz CO = g->cb, CI = g->cs, sx = g->s[2], sy = g->s[1];
+    const cd_isz kh = g->k[1], kw = g->k[2], dy = g->d[1];
+    const cd_isz SH = g->small[1], BH = g->big[1], BW = g->big[2];
+    cd_isz kxs[CD_TPL_MAXS * CD_FPL_MAXKW], e[CD_TPL_MAXS * CD_FPL_MAXKW];
+    cd_isz nk[CD_TPL_MAXS], emin, emax;
+    CD_CAT(cd_tplcols_, CD_SUF)(g, kxs, e, nk, &emin, &emax);
+    const cd_isz L = CD_CAT(cd_tpl_len_, CD_SUF)(g);
+    const cd_isz T = (BW + sx - 1) / sx;
+    const cd_isz oy_lo = cd_floordiv(iy0 + g->pad[1] - (kh - 1) * dy, sy);
+    const cd_isz nr = cd_floordiv(iy1 - 1 + g->pad[1], sy) - oy_lo + 1;
+    CD_CAT(cd_fplplanes_, CD_SUF)(CI, 1, SH, g->small[2], X, n, oy_lo, nr, emin, L, P);
+    cd_isz off[CD_MAX_TAPS], start[CD_TPL_MAXS + 1];
+    const CD_T* wt[CD_MAX_TAPS];
+    CD_T tmp[CD_TPL_MAXS * CD_FPL_MAXCO][2 * CD_VL];
+    for (cd_isz iy = iy0; iy < iy1; iy++) {
+        /* every phase's taps: (ky, kx) in order, small rows outside the image skipped */
+        cd_isz nt = 0;
+        for (cd_isz px = 0; px < sx; px++) {
+            start[px] = nt;
+            for (cd_isz ky = 0; ky < kh; ky++) {
+                const cd_isz num = iy + g->pad[1] - ky * dy;
+                const cd_isz oy = cd_floordiv(num, sy);
+                if (oy * sy != num || oy < 0 || oy >= SH)
+                    continue;
+                for (cd_isz j = 0; j < nk[px]; j++) {
+                    off[nt] = (oy - oy_lo) * CI * L + e[px * kw + j] - emin;
+                    wt[nt++] = W + (ky * kw + kxs[px * kw + j]) * CI * CO;
+                }
+            }
+        }
+        start[sx] = nt;
+        CD_T* yr = Y + ((n * BH + iy) * BW) * CO;
+        cd_isz t0 = 0;
+#define CD_TPL(co, nb)                                                                   \
+        {                                                                                \
+            for (cd_isz px = 0; px < sx; px++)                                           \
+                CD_CAT(cd_tplsum_, CD_SUF)(co, nb, P, off + start[px], wt + start[px],   \
+                                           start[px + 1] - start[px], CI, L, t0,         \
+                                           tmp + px * (co));                             \
+            const cd_isz nv = T - t0 < (nb) * CD_VL ? T - t0 : (nb) * CD_VL;             \
+            for (cd_isz l = 0; l < nv; l++) {                                            \
+                const cd_isz i0 = sx * (t0 + l);                                         \
+                const cd_isz np = BW - i0 < sx ? BW - i0 : sx;                           \
+                CD_T* yp = yr + i0 * (co);                                               \
+                for (cd_isz px = 0; px < np; px++)                                       \
+                    for (int c = 0; c < (co); c++)                                       \
+                        yp[px * (co) + c] = tmp[px * (co) + c][l];                       \
+            }                                                                            \
+        }
+#define CD_TPL_CO(co)                                                                    \
+        for (; t0 + 2 * CD_VL <= T && (co) <= 4; t0 += 2 * CD_VL)                         \
+            CD_TPL(co, 2)                                                                \
+        for (; t0 < T; t0 += CD_VL)                                                      \
+            CD_TPL(co, 1)
+        switch (CO) {
+            case 1: CD_TPL_CO(1) break;
+            case 2: CD_TPL_CO(2) break;
+            case 3: CD_TPL_CO(3) break;
+            case 4: CD_TPL_CO(4) break;
+            case 5: CD_TPL_CO(5) break;
+            case 6: CD_TPL_CO(6) break;
+            case 7: CD_TPL_CO(7) break;
+            default: CD_TPL_CO(8) break;
+        }
+#undef CD_TPL_CO
+#undef CD_TPL
+    }
 }

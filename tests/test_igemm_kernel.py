@@ -1,6 +1,8 @@
 """The implicit-GEMM kernel and its pixel-lanes and phase-rows twins (src/_igemm_impl.h;
 algos 3, 4 and 5 in cdeconv._driver: one micro-kernel, output channels, input pixels or
-a flat run of one phase's outputs in the vector lanes) against the float64 NumPy reference, in every instruction-set build this CPU can run (baseline,
+a flat run of one phase's outputs in the vector lanes), and further down the planar
+kernels (src/_fplanar_impl.h: forward, filter gradient and transposed), against the
+float64 NumPy reference, in every instruction-set build this CPU can run (baseline,
 AVX2, AVX-512). The shapes hit the channel-block tails (output channels around
 multiples of the 4-, 8- and 16-lane vectors and of the 1-4 vector panels), every tile
 height (a phase's outputs in runs of 1-8, across rows and images), phases no tap
@@ -246,7 +248,8 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 2, 4, 64), (4, 4, 8, 64)) == 0            # 8 outputs, 8 pixels
     # phase rows: few output channels from 256 pixels, or few input channels
     assert _algo((16, 32, 32, 64), (4, 4, 3, 64)) == 5         # DCGAN PyTorch head b16
-    assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == 5          # RGB -> RGB
+    assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == 8          # RGB -> RGB: planar
+    assert _algo((1, 224, 224, 13), (3, 3, 3, 13)) == 5        # 13 inputs: rows
     assert _algo((1, 110, 110, 96), (7, 7, 3, 96)) == 5        # ZFNet deconv1
     assert _algo((1, 64, 64, 64), (4, 4, 15, 64)) == 5         # 15 output channels
     assert _algo((1, 64, 64, 64), (4, 4, 16, 64)) == 6         # 16: Winograd
@@ -735,6 +738,96 @@ def test_planar_filter_gradient_rule_threads_and_nonfinite(rng):
                                               dy.astype(np.float64), 2, "VALID", "NHWC")
     assert not np.isnan(want).any()
     np.testing.assert_array_equal(got, want)
+
+
+# the transposed conv on planes of the small side (algo 8): (small-side channels,
+# big-side channels, kernel, stride, dilation, padding); column phases no tap reaches
+# (1x1 stride 4), strides 3 and 8, dilation, every padding form
+TPLANAR_CASES = [
+    (3, 3, (3, 3), 2, 1, "SAME"),                # article_rgb224
+    (128, 3, (5, 5), 2, 1, "SAME"),              # DCGAN TF g4
+    (96, 3, (7, 7), 2, 1, [[0, 0], [1, 1], [1, 1], [0, 0]]),   # ZFNet
+    (56, 1, (9, 9), 2, 1, "SAME"),               # FSRCNN
+    (5, 8, (4, 5), (1, 3), 1, "VALID"),
+    (2, 5, (3, 3), 1, (2, 2), [[0, 0], [2, 1], [0, 3], [0, 0]]),
+    (16, 2, (7, 7), 3, 1, "SAME"),
+    (33, 7, (1, 9), (1, 4), (1, 2), "SAME"),
+    (17, 4, (2, 2), 2, 1, "VALID"),
+    (48, 6, (3, 1), (2, 1), (3, 1), [[0, 0], [0, 2], [5, 0], [0, 0]]),
+    (4, 2, (1, 1), 4, 1, "VALID"),
+    (4, 2, (2, 2), 3, 2, "SAME"),
+    (3, 2, (3, 9), (2, 8), 1, "SAME"),
+]
+
+
+@pytest.mark.parametrize("case", TPLANAR_CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_planar_transpose_matches_the_reference(case, dtype, isa, rng):
+    cin, cout, k, s, d, padding = case
+    for batch, hw in [(2, (19, 23)), (1, (40, 9)), (3, (5, 70)), (1, (1, 1))]:
+        x = dyadic(rng, (batch,) + hw + (cin,), dtype)
+        w = dyadic(rng, k + (cout, cin), dtype)
+        try:
+            want = _reference.conv2d_transpose(x, w, None, s, padding, "NHWC", d)
+        except ValueError:
+            continue                            # no big side for this input
+        got = _run(2, x, w, s, padding, d, algo=8)
+        np.testing.assert_array_equal(got, want, err_msg=f"{isa}, batch {batch}, {hw}")
+
+
+def test_planar_transpose_rule_1d_threads_nonfinite_and_bounds(rng):
+    # the rule: few channels in and out; deep inputs and one output channel go elsewhere
+    assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == _driver.TPLANAR
+    assert _algo((16, 64, 64, 4), (3, 3, 2, 4)) == _driver.TPLANAR
+    assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) != _driver.TPLANAR
+    assert _algo((1, 64, 64, 3), (3, 3, 1, 3)) != _driver.TPLANAR
+    assert _algo((1, 64, 64, 3), (3, 3, 16, 3)) != _driver.TPLANAR
+    x = dyadic(rng, (3, 301, 5))
+    w = dyadic(rng, (5, 3, 5))
+    np.testing.assert_array_equal(_run(1, x, w, 2, "SAME", algo=8),
+                                  _reference.conv_transpose_nd(1, x, w, None, 2, "SAME",
+                                                               "NWC"))
+    # many tasks (row bands) at 1, 2 and 3 threads: bitwise the same
+    r = np.random.default_rng(7)
+    x = r.standard_normal((3, 150, 130, 6)).astype(np.float32)
+    w = r.standard_normal((4, 4, 3, 6)).astype(np.float32)
+    geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NHWC", None)
+    assert _driver.choose_transpose_algo(geom) == _driver.TPLANAR
+    got = _same_at_each_thread_count(lambda: cdeconv.conv2d_transpose(x, w, None, 2, "SAME"))
+    want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None, 2,
+                                       "SAME")
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    # NaN and Inf in X reach exactly the outputs they touch
+    x = np.ones((1, 12, 12, 5), np.float32)
+    x[0, 2, 2, 3] = np.nan
+    x[0, 9, 5, 0] = np.inf
+    w = np.ones((3, 3, 4, 5), np.float32)
+    assert_nonfinite_like_reference(_run(2, x, w, 2, "SAME", algo=8), x, w)
+    # an Inf/NaN filter entry at a tap past the edge for some outputs: TF drops the tap
+    # there (finite sums), where the planes' zeros would give 0 * Inf = NaN; the call
+    # takes GEMM + col2im
+    for hw in (3, 6, 20):
+        x = np.ones((1, hw, hw, 3), np.float32)
+        w = np.ones((3, 3, 8, 3), np.float32)
+        w[2, 2, 5, 0] = np.inf
+        w[0, 0, 3, 2] = -np.inf
+        w[2, 1, 7, 0] = np.nan
+        got = _run(2, x, w, 2, "SAME", algo=8)
+        want = _reference.conv_transpose_nd(2, x.astype(np.float64), w.astype(np.float64),
+                                            None, 2, "SAME", "NHWC")
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+        assert np.isinf(want).any() and not np.isnan(want[..., 5]).any()
+        finite = np.isfinite(want)
+        np.testing.assert_array_equal(got[finite], want[finite])
+    # outside the kernel's reach: a clear error when forced
+    x = np.ones((1, 6, 6, 4), np.float32)
+    with pytest.raises(ValueError, match="planar"):
+        _run(2, x, np.ones((3, 3, 9, 4), np.float32), 2, "SAME", algo=8)
+    with pytest.raises(ValueError, match="planar"):
+        _run(2, x, np.ones((3, 3, 2, 4), np.float32), 2, "SAME", groups=2, algo=8)
+    with pytest.raises(ValueError, match="planar"):
+        _run(2, x, np.ones((1, 2, 2, 4), np.float32), (1, 9), "VALID", algo=8)
 
 
 def test_igemm_isa_is_reported():

@@ -1,9 +1,10 @@
 """Measure the transposed-convolution kernels against each other around the dispatch
 rules in cdeconv/_driver.py (GEMM + col2im = 0, direct = 1, dot = 2, implicit GEMM = 3,
-pixel lanes = 4, phase rows = 5, Winograd phases = 6, scatter rows = 7).
+pixel lanes = 4, phase rows = 5, Winograd phases = 6, scatter rows = 7, planar = 8).
 
     python tools/dispatch_rules.py [--threads 1,2] [--igemm-only | --rows-only |
-                                   --direct-only | --winograd-only | --scatter-only]
+                                   --direct-only | --winograd-only | --scatter-only |
+                                   --planar-only]
 
 For each shape: median of 5 loops of >= 30 ms per kernel, `out=` preallocated, each
 kernel's time, the fastest and what the dispatcher picks. The shapes are the suite's
@@ -17,7 +18,9 @@ direct-rows rule's shapes (1-8 input channels into 8-256), against the same; wit
 and 3x3 stride 2, tiles and channels around the rule's bounds), against GEMM, igemm,
 pixel lanes and Winograd; with --scatter-only the scatter-rows rule's shapes (1-15
 output channels, deep and shallow, few and many pixels), against GEMM, igemm, phase
-rows and scatter rows.
+rows and scatter rows; with --planar-only the planar rule's shapes (1-15 output
+channels, the suite's heads at batch 1 and 16), against GEMM, phase rows, scatter rows
+and planar.
 """
 import argparse
 
@@ -105,13 +108,32 @@ SCATTER_CASES = [  # the scatter-rows rule's edges: 1-15 output channels
 ]
 
 
+PLANAR_CASES = [  # the planar rule's edges: 1-15 output channels, the suite's heads
+    (1, 32, 32, 128, 3, 5, 2), (16, 32, 32, 128, 3, 5, 2), (1, 32, 32, 64, 3, 4, 2),
+    (16, 32, 32, 64, 3, 4, 2), (1, 110, 110, 96, 3, 7, 2), (16, 110, 110, 96, 3, 7, 2),
+    (1, 240, 320, 56, 1, 9, 2), (1, 224, 224, 3, 3, 3, 2), (16, 224, 224, 3, 3, 3, 2),
+    (1, 120, 160, 56, 1, 9, 2), (1, 64, 64, 64, 1, 3, 1), (1, 64, 64, 32, 1, 5, 2),
+    (1, 64, 64, 16, 1, 4, 2), (4, 32, 32, 8, 1, 3, 2), (1, 16, 16, 64, 1, 4, 2),
+    (1, 8, 8, 64, 1, 4, 2), (1, 64, 64, 3, 1, 3, 2), (16, 28, 28, 16, 1, 3, 2),
+    (1, 64, 64, 4, 1, 9, 3), (1, 64, 64, 64, 2, 4, 2), (1, 32, 32, 32, 2, 3, 2),
+    (1, 64, 64, 4, 2, 3, 2), (1, 16, 16, 128, 2, 4, 2), (1, 16, 16, 64, 3, 4, 2),
+    (1, 8, 8, 64, 3, 4, 2), (1, 64, 64, 3, 3, 3, 1), (1, 64, 64, 256, 3, 3, 1),
+    (1, 64, 64, 16, 4, 3, 2), (1, 32, 32, 256, 4, 4, 2), (1, 64, 64, 64, 8, 4, 2),
+    (1, 32, 32, 64, 8, 4, 2), (1, 32, 32, 128, 8, 5, 2), (16, 28, 28, 64, 8, 4, 2),
+    (1, 64, 64, 64, 15, 4, 2), (1, 64, 64, 2, 8, 3, 2), (4, 28, 28, 3, 8, 3, 2),
+    (1, 128, 128, 8, 3, 4, 2), (1, 256, 256, 3, 3, 4, 2), (16, 64, 64, 4, 2, 3, 2),
+    (1, 128, 128, 16, 3, 3, 1), (1, 64, 64, 32, 3, 4, 2), (1, 64, 64, 12, 4, 3, 2),
+    (16, 32, 32, 8, 3, 4, 2), (1, 128, 128, 24, 3, 5, 2), (4, 64, 64, 16, 8, 3, 2),
+]
+
+
 def median_ms(fn, rounds=5):
     """Median over ``rounds`` samples of cdeconv bench's sampler (>= 30 ms loops), ms."""
     fn()
     return float(np.median([_time_once(fn) for _ in range(rounds)])) * 1e3
 
 ALL_NAMES = {0: "gemm", 1: "direct", 2: "dot", 3: "igemm", 4: "lanes", 5: "rows",
-             6: "winograd", 7: "scatter"}
+             6: "winograd", 7: "scatter", 8: "planar"}
 
 
 def main():
@@ -127,10 +149,13 @@ def main():
                     help="only the Winograd rule's shapes")
     ap.add_argument("--scatter-only", action="store_true",
                     help="only the scatter-rows rule's shapes")
+    ap.add_argument("--planar-only", action="store_true",
+                    help="only the planar rule's shapes")
     args = ap.parse_args()
     cases = (IGEMM_CASES if args.igemm_only else ROWS_CASES if args.rows_only
              else DIRECT_CASES if args.direct_only else WINO_CASES if args.winograd_only
              else SCATTER_CASES if args.scatter_only
+             else PLANAR_CASES if args.planar_only
              # the rule lists share shapes at their common edge: each timed once
              else list(dict.fromkeys(CASES + IGEMM_CASES + ROWS_CASES + DIRECT_CASES)))
     rng = np.random.default_rng(0)
@@ -146,12 +171,15 @@ def main():
                      if args.rows_only or args.direct_only
                      else {a: ALL_NAMES[a] for a in (0, 3, 4, 6)} if args.winograd_only
                      else {a: ALL_NAMES[a] for a in (0, 3, 5, 7)} if args.scatter_only
+                     else {a: ALL_NAMES[a] for a in (0, 5, 7, 8)} if args.planar_only
                      else ALL_NAMES)
             # the direct kernel only where its rule could apply (few input channels),
-            # Winograd only where it can run (2-D, 1-4 taps per phase)
+            # Winograd only where it can run (2-D, 1-4 taps per phase), planar up to
+            # 8 output channels
             ms = {a: median_ms(lambda a=a: _driver.run(geom, x, f, y, "transpose", algo=a))
                   for a in names if (a != 1 or cin <= _driver.DIRECT_MAX_IN_CHANNELS)
-                  and (a != 6 or _driver.winograd_fits(geom))}
+                  and (a != 6 or _driver.winograd_fits(geom))
+                  and (a != 8 or _driver.transpose_planar_fits(geom))}
             best = min(ms, key=ms.get)
             times = "  ".join(f"{names[a]} {t:8.3f}" for a, t in ms.items())
             print(f"{th} thread(s)  batch {b:2d}  {h}x{w}x{cin} -> {cout}  k{k} s{s}: "
