@@ -182,6 +182,15 @@ cdef extern from "_dot.h" nogil:
                       Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, float* P)
     void cd_fpl_run_d(const cd_geom* g, const double* X, const double* W, double* Y,
                       Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, double* P)
+    enum: CD_FPLG_MAXROWS
+    Py_ssize_t cd_fpl_bgm_scratch_f(const cd_geom* g, Py_ssize_t rows)
+    Py_ssize_t cd_fpl_bgm_scratch_d(const cd_geom* g, Py_ssize_t rows)
+    void cd_fpl_bgm_f(const cd_geom* g, const float* X, const float* DY, float* part,
+                      Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, Py_ssize_t band,
+                      float* P)
+    void cd_fpl_bgm_d(const cd_geom* g, const double* X, const double* DY, double* part,
+                      Py_ssize_t n, Py_ssize_t oy0, Py_ssize_t oy1, Py_ssize_t band,
+                      double* P)
     enum: CD_TPL_MAXS
     Py_ssize_t cd_tpl_scratch_f(const cd_geom* g, Py_ssize_t rows)
     Py_ssize_t cd_tpl_scratch_d(const cd_geom* g, Py_ssize_t rows)
@@ -1187,14 +1196,14 @@ DEF FPL_TASKS_PER_THREAD = 4     # ... and this many tasks a thread where rows a
 DEF FPL_MAX_ROW_SCRATCH = 4194304  # the planes of one output row, at most
 
 
-cdef bint _fpl_fits(const Geom* g) noexcept nogil:
-    """Whether the planar kernels take g: 1-D/2-D, one group, 1 to CD_FPL_MAXCO output
+cdef bint _fpl_fits(const Geom* g, isize max_cs=CD_FPL_MAXCO) noexcept nogil:
+    """Whether the planar kernels take g: 1-D/2-D, one group, 1 to max_cs output
     channels, at most CD_FPL_MAXKW kernel columns, and the planes of one output row
     within FPL_MAX_ROW_SCRATCH elements (a row is never split, so a 2**25-wide row from
     huge padding goes to im2col + GEMM, which splits it)."""
     cdef cd_geom cg
     if not (g.groups == 1 and g.k[0] == 1 and g.big[0] == 1 and g.small[0] == 1
-            and 1 <= g.cs <= CD_FPL_MAXCO and g.k[2] <= CD_FPL_MAXKW):
+            and 1 <= g.cs <= max_cs and g.k[2] <= CD_FPL_MAXKW):
         return False
     _fill_cd_geom(g, &cg)
     return cd_fpl_scratch_f(&cg, 1) <= FPL_MAX_ROW_SCRATCH
@@ -1392,63 +1401,128 @@ cdef void _add_parts(const floating* parts, isize n_parts, isize kc, isize cs,
         dw[j] = acc
 
 
-#: the planar filter gradient: 0 never, 1 by its rule, 2 wherever it fits
-#: (set_planar_filter_gradient)
+#: the planar filter gradient: 0 never, 1 by its rule, 2 the planar sums wherever they
+#: fit, 3 the planar GEMM wherever it fits (set_planar_filter_gradient)
 cdef int _BPF_PLANAR = 1
 DEF FPL_BPF_MAX_PARTS = 4194304  # the bands' partial gradients, at most this many elements
-#: the rule: input channels x output channels at most this. Measured (python
-#: tools/forward_rules.py --planar, forced against the other filter-gradient kernels,
-#: 1 / 2 threads, 2026-12-03): inside it 1.0-8.2x (448x448x3 -> 3 b1 2.85 / 1.84, b16
-#: 2.4 / 1.8; 56x56x32 -> 1 b1 1.32 / 1.09, b16 1.25 / 1.78; 224x224x64 -> 3 1.35 / 1.75;
-#: 480x640x1 -> 1 9x9 8.2 / 5.5; 64x64x256 -> 1 0.97 / 1.01), outside it 0.43-0.67x
-#: where the GEMM is deep and wide enough for the micro-kernel (64x64x256 -> 8,
-#: 32x32x512 -> 4, 16x28x28x64 -> 8, 64x64x128 -> 3 5x5) and even on 128x128x64 -> 8
-#: (1.00 / 1.45): one plane load and CO loads of DY per CO multiply-adds
+#: the rule: input channels x output channels at most this for the planar sums.
+#: Measured (python tools/forward_rules.py --planar, forced against the other
+#: filter-gradient kernels, 1 / 2 threads, 2026-12-03): inside it 1.0-8.2x (448x448x3 ->
+#: 3 b1 2.85 / 1.84, b16 2.4 / 1.8; 56x56x32 -> 1 b1 1.32 / 1.09, b16 1.25 / 1.78;
+#: 224x224x64 -> 3 1.35 / 1.75; 480x640x1 -> 1 9x9 8.2 / 5.5; 64x64x256 -> 1 0.97 /
+#: 1.01), outside it 0.43-0.67x where the GEMM is deep and wide enough for the
+#: micro-kernel (64x64x256 -> 8, 32x32x512 -> 4, 16x28x28x64 -> 8, 64x64x128 -> 3 5x5)
+#: and even on 128x128x64 -> 8 (1.00 / 1.45): one plane load and CO loads of DY per CO
+#: multiply-adds
 DEF FPL_BPF_MAX_CHANNELS = 256
+#: the planar GEMM's bands: at least this many per call where the rows allow (shapes
+#: only, so 2 threads share a batch-1 layer without changing a bit)
+DEF FPLG_MIN_BANDS = 8
+DEF FPLG_MIN_BAND_PIXELS = 128  # ... while a band keeps at least this many pixels
+#: the planar GEMM's rule (_bpf_planar_gemm_pays). Measured (python
+#: tools/forward_rules.py --planar-gemm: forced against the other filter-gradient kernels,
+#: medians of 3, AVX-512, 2026-12-03, 1 / 2 threads): inside it 1.1-5.0x / 1.1-4.2x
+#: (ZFNet turned round b1 1.95 / 2.09, b16 1.53 / 1.70; DCGAN TF g4 b1 1.37 / 1.35, b16
+#: 2.18 / 1.73; PyTorch g4 1.63-1.71 / 1.81-1.87; FSRCNN b1 1.80 / 1.65; 128x128x16 -> 32
+#: s1 2.26 / 1.79; 64x64x1 -> 256 4.98 / 4.20), 16 input channels at batch 16 the
+#: exception (64x64x16 -> 64 0.94 / 0.89); outside it about even or slower: 32-64 input
+#: channels 0.94-1.25 (s1 3x3 c64 b1 1.18, b16 0.94), 128-512 0.27-1.11 (PyTorch g2 b1
+#: 0.33: 8-pixel rows, the reduction too short for each tile of DW), one output channel
+#: (the planar sums: 0.70-0.74)
+DEF FPLG_MAX_IN_CHANNELS = 16
+DEF FPLG_MIN_ROW = 8
 
 
 def set_planar_filter_gradient(int mode):
-    """Test and tuning hook: the filter gradient takes the planar kernel by its rule
-    (1, the default: _bpf_planar_rows), wherever it fits (2) or never (0). Returns the
-    previous mode. Set it between calls, never while kernels run."""
+    """Test and tuning hook: the filter gradient takes the planar kernels by their rule
+    (1, the default: _bpf_planar_rows), the planar sums wherever they fit (2), the
+    planar GEMM wherever it fits (3) or neither (0). Returns the previous mode. Set it
+    between calls, never while kernels run."""
     global _BPF_PLANAR
-    if mode not in (0, 1, 2):
-        raise ValueError(f"mode must be 0, 1 or 2, got {mode}")
+    if mode not in (0, 1, 2, 3):
+        raise ValueError(f"mode must be 0, 1, 2 or 3, got {mode}")
     old, _BPF_PLANAR = _BPF_PLANAR, mode
     return old
 
 
-cdef isize _bpf_planar_rows(const Geom* g, isize itemsize) noexcept nogil:
+cdef bint _bpf_planar_gemm_pays(const Geom* g) noexcept nogil:
+    """The planar GEMM's rule: <= FPLG_MAX_IN_CHANNELS input channels and output rows
+    of >= FPLG_MIN_ROW pixels (each band row one stretch of the micro-kernel's
+    reduction)."""
+    return g.cb <= FPLG_MAX_IN_CHANNELS and g.small[2] >= FPLG_MIN_ROW
+
+
+cdef isize _bpf_planar_rows(const Geom* g, isize itemsize, bint* gemm) noexcept nogil:
     """The band rows of the planar filter gradient for g, or 0 where it does not take
-    g: off (set_planar_filter_gradient(0)), channels-first or not _fpl_fits, input x
-    output channels > FPL_BPF_MAX_CHANNELS (unless forced), or the bands' partial
-    gradients over FPL_BPF_MAX_PARTS elements. The bands depend only on the shapes
-    (their partial sums are added in band order, so they fix the bits): whole rows of
-    about FPL_TASK_PIXELS output pixels, fewer while the scratch exceeds FPL_MAX_SCRATCH
-    elements (_fpl_band_rows)."""
+    g, and in *gemm which kernel: the planar sums (cd_fpl_bpf) for g _fpl_fits with
+    input x output channels <= FPL_BPF_MAX_CHANNELS, the planar GEMM (cd_fpl_bgm) for
+    g _fpl_fits with any output channels where _bpf_planar_gemm_pays (either wherever it
+    fits when forced, neither when off); none where the bands' partial gradients exceed
+    FPL_BPF_MAX_PARTS elements. The bands depend only on the shapes (their partial sums
+    are added in band order, so they fix the bits): whole rows of about FPL_TASK_PIXELS
+    output pixels (the GEMM: at most CD_FPLG_MAXROWS, and fewer until there are
+    FPLG_MIN_BANDS bands while a band keeps FPLG_MIN_BAND_PIXELS), fewer while the
+    scratch exceeds FPL_MAX_SCRATCH elements."""
     cdef cd_geom cg
     cdef isize rows, scratch
-    if _BPF_PLANAR == 0 or g.cfirst or not _fpl_fits(g):
+    if _BPF_PLANAR == 0 or g.cfirst:
         return 0
-    if _BPF_PLANAR == 1 and g.cb * g.cs > FPL_BPF_MAX_CHANNELS:
+    if _BPF_PLANAR == 2:
+        gemm[0] = False
+        if not _fpl_fits(g):
+            return 0
+    elif _BPF_PLANAR == 3:
+        gemm[0] = True
+        if not _fpl_fits(g, g.cs):
+            return 0
+    elif _fpl_fits(g) and g.cb * g.cs <= FPL_BPF_MAX_CHANNELS:
+        gemm[0] = False
+    elif _fpl_fits(g, g.cs) and _bpf_planar_gemm_pays(g):
+        gemm[0] = True
+    else:
         return 0
     _fill_cd_geom(g, &cg)
     rows = max(<isize>1, min(g.small[1], FPL_TASK_PIXELS // max(g.small[2], <isize>1)))
-    rows = _fpl_band_rows(&cg, rows, True, itemsize, &scratch)
+    if gemm[0]:
+        rows = min(rows, <isize>CD_FPLG_MAXROWS)
+        while (rows > 1 and g.batch * ((g.small[1] + rows - 1) // rows) < FPLG_MIN_BANDS
+               and (rows + 1) // 2 * g.small[2] >= FPLG_MIN_BAND_PIXELS):
+            rows = (rows + 1) // 2
+        while True:
+            scratch = (cd_fpl_bgm_scratch_f(&cg, rows) if itemsize == 4
+                       else cd_fpl_bgm_scratch_d(&cg, rows))
+            if rows == 1 or scratch <= FPL_MAX_SCRATCH:
+                break
+            rows = (rows + 1) // 2
+    else:
+        rows = _fpl_band_rows(&cg, rows, True, itemsize, &scratch)
     if (g.batch * ((g.small[1] + rows - 1) // rows) * g.taps * g.cb * g.cs
             > FPL_BPF_MAX_PARTS):
         return 0
     return rows
 
 
-cdef int _run_bpf_planar(Geom* g, isize rows, const floating* X, const floating* DY,
-                         floating* DW, int n_threads) except -1:
+def planar_filter_gradient(tuple shapes, str dtype="float32"):
+    """Which planar kernel the filter gradient of this geometry takes (channels-last):
+    0 neither, 1 the planar sums, 2 the planar GEMM (_bpf_planar_rows); for tests and
+    tools."""
+    cdef Geom g
+    cdef bint gemm = False
+    _make_geom(&g, shapes, False)
+    if not _bpf_planar_rows(&g, 4 if dtype == "float32" else 8, &gemm):
+        return 0
+    return 2 if gemm else 1
+
+
+cdef int _run_bpf_planar(Geom* g, isize rows, bint gemm, const floating* X,
+                         const floating* DY, floating* DW, int n_threads) except -1:
     """The filter gradient on the planar forward's planes (src/_fplanar_impl.h,
-    cd_fpl_bpf): tasks of `rows` output rows of one image (_bpf_planar_rows), each
-    summing the band's gradient into its own part, dynamically scheduled; then DW[j] :=
-    the parts added in band order. Bitwise the same for every thread count. Returns 1
-    without touching DW when DY holds Inf or NaN (the kernel skips the padding rows,
-    where 0 * Inf must give NaN: the caller takes im2col + GEMM), else 0."""
+    cd_fpl_bpf, or with gemm cd_fpl_bgm): tasks of `rows` output rows of one image
+    (_bpf_planar_rows), each summing the band's gradient into its own part, dynamically
+    scheduled; then DW[j] := the parts added in band order. Bitwise the same for every
+    thread count. Returns 1 without touching DW when the planar sums meet a DY holding
+    Inf or NaN (the kernel skips the padding rows, where 0 * Inf must give NaN: the
+    caller takes im2col + GEMM), else 0."""
     cdef isize OH = g.small[1], per_img, n_tasks, task, n, oy0, scratch
     cdef isize kc = g.taps * g.cb * g.cs
     cdef isize dy_n = g.batch * g.small[1] * g.small[2] * g.cs
@@ -1456,13 +1530,17 @@ cdef int _run_bpf_planar(Geom* g, isize rows, const floating* X, const floating*
     cdef cd_geom cg
     cdef floating* S = NULL
     cdef floating* parts = NULL
-    if (cd_nonfinite_f(<const float*>DY, dy_n) if floating is float
-            else cd_nonfinite_d(<const double*>DY, dy_n)):
+    if not gemm and (cd_nonfinite_f(<const float*>DY, dy_n) if floating is float
+                     else cd_nonfinite_d(<const double*>DY, dy_n)):
         return 1
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
-    scratch = (cd_fpl_bpf_scratch_f(&cg, rows) if floating is float
-               else cd_fpl_bpf_scratch_d(&cg, rows))
+    if gemm:
+        scratch = (cd_fpl_bgm_scratch_f(&cg, rows) if floating is float
+                   else cd_fpl_bgm_scratch_d(&cg, rows))
+    else:
+        scratch = (cd_fpl_bpf_scratch_f(&cg, rows) if floating is float
+                   else cd_fpl_bpf_scratch_d(&cg, rows))
     per_img = (OH + rows - 1) // rows
     n_tasks = g.batch * per_img
     n_threads = max(1, min(<isize>n_threads, n_tasks))
@@ -1476,7 +1554,14 @@ cdef int _run_bpf_planar(Geom* g, isize rows, const floating* X, const floating*
                 tid = threadid()
                 n = task // per_img
                 oy0 = (task % per_img) * rows
-                if floating is float:
+                if gemm:
+                    if floating is float:
+                        cd_fpl_bgm_f(&cg, X, DY, parts + task * kc, n, oy0,
+                                     min(OH, oy0 + rows), rows, S + tid * scratch)
+                    else:
+                        cd_fpl_bgm_d(&cg, X, DY, parts + task * kc, n, oy0,
+                                     min(OH, oy0 + rows), rows, S + tid * scratch)
+                elif floating is float:
                     cd_fpl_bpf_f(&cg, X, DY, parts + task * kc, n, oy0,
                                  min(OH, oy0 + rows), rows, S + tid * scratch)
                 else:
@@ -1620,8 +1705,10 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     if n_rows == 0 or x.shape[0] == 0 or dy.shape[0] == 0:
         dw[:] = 0
         return
-    cdef isize fpl_rows = _bpf_planar_rows(&g, sizeof(floating))
-    if fpl_rows and not _run_bpf_planar(&g, fpl_rows, &x[0], &dy[0], &dw[0], n_threads):
+    cdef bint fpl_gemm = False
+    cdef isize fpl_rows = _bpf_planar_rows(&g, sizeof(floating), &fpl_gemm)
+    if fpl_rows and not _run_bpf_planar(&g, fpl_rows, fpl_gemm, &x[0], &dy[0], &dw[0],
+                                        n_threads):
         return
     if not _is_direct(&g):
         work_n = _work_elems(&g, rows, wc, n_rows)

@@ -538,6 +538,21 @@ void cd_fpl_run_##s(const cd_geom* g, const T* X, const T* W, T* Y, cd_isz n,   
 CD_FPL_ENTRY(float, f)
 CD_FPL_ENTRY(double, d)
 
+#define CD_FPLG_ENTRY(T, s)                                                         \
+cd_isz cd_fpl_bgm_scratch_##s(const cd_geom* g, cd_isz rows)                        \
+{                                                                                   \
+    CD_ISA_RETURN(cd_fplgscr_##s, (g, rows))                                        \
+    return cd_fplgscr_##s##_base(g, rows);                                          \
+}                                                                                   \
+void cd_fpl_bgm_##s(const cd_geom* g, const T* X, const T* DY, T* part, cd_isz n,   \
+                    cd_isz oy0, cd_isz oy1, cd_isz band, T* P)                      \
+{                                                                                   \
+    CD_ISA_SWITCH(cd_fplbgm_##s, (g, X, DY, part, n, oy0, oy1, band, P))            \
+    cd_fplbgm_##s##_base(g, X, DY, part, n, oy0, oy1, band, P);                     \
+}
+CD_FPLG_ENTRY(float, f)
+CD_FPLG_ENTRY(double, d)
+
 #define CD_TPL_ENTRY(T, s)                                                          \
 cd_isz cd_tpl_scratch_##s(const cd_geom* g, cd_isz rows)                            \
 {                                                                                   \

@@ -288,6 +288,17 @@ void cd_fpl_bpf_f(const cd_geom* g, const float* X, const float* DY, float* part
 void cd_fpl_bpf_d(const cd_geom* g, const double* X, const double* DY, double* part,
                   cd_isz n, cd_isz oy0, cd_isz oy1, cd_isz band, double* P);
 
+/* The filter gradient as a GEMM on the same planes (any cs): cd_fpl_bgm_scratch and
+ * cd_fpl_bgm as cd_fpl_bpf_scratch and cd_fpl_bpf, bands of <= CD_FPLG_MAXROWS rows;
+ * DY may hold Inf or NaN (the padding is zeros times DY, as im2col + GEMM). */
+#define CD_FPLG_MAXROWS 64
+cd_isz cd_fpl_bgm_scratch_f(const cd_geom* g, cd_isz rows);
+cd_isz cd_fpl_bgm_scratch_d(const cd_geom* g, cd_isz rows);
+void cd_fpl_bgm_f(const cd_geom* g, const float* X, const float* DY, float* part,
+                  cd_isz n, cd_isz oy0, cd_isz oy1, cd_isz band, float* P);
+void cd_fpl_bgm_d(const cd_geom* g, const double* X, const double* DY, double* part,
+                  cd_isz n, cd_isz oy0, cd_isz oy1, cd_isz band, double* P);
+
 /* The planar transposed conv (_fplanar_impl.h): channels-last, one group, 2-D, 1 to
  * CD_FPL_MAXCO big-side channels (cb), kw <= CD_FPL_MAXKW, sx <= CD_TPL_MAXS.
  * cd_tpl_scratch: the elements of scratch a band of `rows` big rows needs; cd_tpl_run:

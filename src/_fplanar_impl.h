@@ -546,3 +546,76 @@ CD_CAT(cd_tplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T*
 #undef CD_TPL
     }
 }
+
+/* ---- the filter gradient as a GEMM on the planes (many small-side channels, where
+ * cd_fplbpf_'s CO loads of DY per CO multiply-adds cost too much): the igemm
+ * micro-kernel with DW's rows (ky, kx, ci) broadcast from the planes along a band row's
+ * output pixels, DY's channels in the vector lanes. No column buffer and no copy of DY
+ * (unless its rows are not whole vectors); each element of a band's part is one chain
+ * of multiply-adds over the band's rows and pixels in order. */
+
+/* The scratch of a band of `rows` output rows: the planes, a row of OW zeros (for the
+ * padding rows: zeros times DY, as im2col + GEMM), DY's rows padded to whole vectors
+ * where cs is not. */
+static cd_isz CD_CAT(cd_fplgscr_, CD_SUF)(const cd_geom* g, cd_isz rows)
+{
+    const cd_isz csp = (g->cs + CD_VL - 1) / CD_VL * CD_VL;
+    const cd_isz dyc = g->cs % CD_VL ? rows * g->small[2] * csp : 0;
+    return CD_CAT(cd_fplscr_, CD_SUF)(g, rows) + g->small[2] + CD_VL + dyc;
+}
+
+/* part (kh * kw * cb * cs, overwritten) := the gradient's sums over output rows
+ * [oy0, oy1) of image n (oy1 - oy0 <= band <= CD_FPLG_MAXROWS); P: cd_fplgscr_(g, band)
+ * elements, zeroed once before a thread's first band. */
+static void
+CD_CAT(cd_fplbgm_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* DY, CD_T* part,
+                           cd_isz n, cd_isz oy0, cd_isz oy1, cd_isz band, CD_T* P)
+{
+    const cd_isz cb = g->cb, cs = g->cs, sx = g->s[2], sy = g->s[1];
+    const cd_isz kh = g->k[1], kw = g->k[2], dy = g->d[1], H = g->big[1];
+    const cd_isz OH = g->small[1], OW = g->small[2], rows = oy1 - oy0;
+    const cd_isz iy0 = oy0 * sy - g->pad[1];
+    const cd_isz nrows = (rows - 1) * sy + (kh - 1) * dy + 1;
+    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0;
+    CD_CAT(cd_fplcols_, CD_SUF)(g, q, ph, &qmin);
+    const cd_isz L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
+    CD_CAT(cd_fplplanes_, CD_SUF)(cb, sx, H, g->big[2], X, n, iy0, nrows, qmin, L, P);
+    CD_T* zrow = P + CD_CAT(cd_fplscr_, CD_SUF)(g, band);
+    const CD_T* B = DY + ((n * OH + oy0) * OW) * cs;
+    cd_isz ldb = cs;
+    if (cs % CD_VL) {
+        /* rows of whole vectors, so the last panel's loads stay inside (its lanes past
+         * cs stay zero: never written) */
+        CD_T* D = zrow + OW + CD_VL;
+        ldb = (cs + CD_VL - 1) / CD_VL * CD_VL;
+        for (cd_isz p = 0; p < rows * OW; p++)
+            __builtin_memcpy(D + p * ldb, B + p * cs, cs * sizeof(CD_T));
+        B = D;
+    }
+    const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL, K = kh * kw * cb;
+    const CD_T* a[8 * CD_FPLG_MAXROWS];
+    const CD_T* bp[CD_FPLG_MAXROWS];
+    CD_T* y[8];
+    for (cd_isz c0 = 0; c0 < cs; c0 += pb) {
+        const cd_isz nv = cs - c0 < pb ? cs - c0 : pb;
+        const int NV = (int)((nv + CD_VL - 1) / CD_VL);
+        const int MR = CD_CAT(cd_ig_mr_, CD_SUF)(NV);
+        for (cd_isz o = 0; o < rows; o++)
+            bp[o] = B + o * OW * ldb + c0;
+        for (cd_isz i0 = 0; i0 < K; i0 += MR) {
+            const int mr = (int)(K - i0 < MR ? K - i0 : MR);
+            for (int i = 0; i < mr; i++) {
+                const cd_isz row = i0 + i, tap = row / cb, ci = row - tap * cb;
+                const cd_isz ky = tap / kw, kx = tap - ky * kw;
+                const cd_isz off = (ci * sx + ph[kx]) * L + q[kx] - qmin;
+                for (cd_isz o = 0; o < rows; o++) {
+                    const cd_isz r = o * sy + ky * dy;
+                    a[o * mr + i] = iy0 + r < 0 || iy0 + r >= H ? zrow
+                                                                : P + r * cb * sx * L + off;
+                }
+                y[i] = part + row * cs + c0;
+            }
+            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, rows, a, bp, OW, ldb, y, nv);
+        }
+    }
+}

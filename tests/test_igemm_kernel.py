@@ -703,7 +703,7 @@ def test_planar_filter_gradient_matches_the_reference(case, dtype, isa, rng):
 def test_planar_filter_gradient_rule_threads_and_nonfinite(rng):
     assert _conv.set_planar_filter_gradient(1) == 1          # the default is the rule
     with pytest.raises(ValueError, match="mode"):
-        _conv.set_planar_filter_gradient(3)
+        _conv.set_planar_filter_gradient(4)
     r = np.random.default_rng(7)
     x = r.standard_normal((3, 150, 130, 40)).astype(np.float32)
     dy = r.standard_normal((3, 75, 65, 3)).astype(np.float32)
@@ -735,6 +735,99 @@ def test_planar_filter_gradient_rule_threads_and_nonfinite(rng):
     dy = np.ones((1, 3, 5, 3), np.float32)
     got = cdeconv.conv2d_backprop_filter(x, (3, 3, 2, 3), dy, 2, "VALID")
     want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (3, 3, 2, 3),
+                                              dy.astype(np.float64), 2, "VALID", "NHWC")
+    assert not np.isnan(want).any()
+    np.testing.assert_array_equal(got, want)
+
+
+# the filter gradient as a GEMM on the planes (many output channels in the vector lanes):
+# output channels past a multiple of 16 (DY's rows copied), deep and shallow inputs,
+# dilation, strides 1-3, every padding form, bands of 1-64 rows
+PLANAR_GEMM_BPF_CASES = [
+    (3, 96, (7, 7), 2, 1, [[0, 0], [1, 1], [1, 1], [0, 0]], (1, 60, 57)),   # ZFNet
+    (3, 128, (5, 5), 2, 1, "SAME", (2, 32, 32)),                             # DCGAN g4
+    (3, 64, (4, 4), 2, 1, "SAME", (2, 20, 22)),
+    (5, 40, (4, 5), (1, 3), 1, "VALID", (1, 19, 70)),
+    (2, 21, (3, 3), 1, (2, 2), [[0, 0], [2, 1], [0, 3], [0, 0]], (2, 13, 17)),
+    (17, 70, (3, 3), 1, 1, "SAME", (2, 60, 61)),
+    (48, 6, (3, 1), (2, 1), (3, 1), [[0, 0], [0, 2], [5, 0], [0, 0]], (1, 30, 20)),
+    (1, 56, (9, 9), 2, 1, "SAME", (1, 50, 40)),
+    (64, 33, (3, 3), 3, 1, "SAME", (1, 14, 300)),
+    (1, 17, (1, 1), 1, 1, "VALID", (1, 900, 5)),
+]
+
+
+@pytest.mark.parametrize("case", PLANAR_GEMM_BPF_CASES,
+                         ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_planar_gemm_filter_gradient_matches_the_reference(case, dtype, isa, rng):
+    cin, cout, k, s, d, padding, (batch, h, w_) = case
+    x = dyadic(rng, (batch, h, w_, cin), dtype)
+    fs = k + (cin, cout)
+    dy = dyadic(rng, _reference.conv2d(x, np.zeros(fs, dtype), s, padding, "NHWC", d).shape,
+                dtype)
+    want = _reference.conv_backprop_filter_nd(2, x, fs, dy, s, padding, "NHWC", d)
+    before = _conv.set_planar_filter_gradient(3)              # forced where it fits
+    try:
+        got = cdeconv.conv2d_backprop_filter(x, fs, dy, s, padding, dilations=d)
+    finally:
+        _conv.set_planar_filter_gradient(before)
+    np.testing.assert_array_equal(got, want, err_msg=isa)
+
+
+def test_planar_gemm_filter_gradient_rule_threads_and_nonfinite():
+    def kind(x_shape, fs, s=2, padding="SAME"):
+        geom = _geometry.forward_geometry(2, np.empty(x_shape, np.float32),
+                                          np.empty(fs, np.float32), s, padding, "NHWC",
+                                          None)
+        return _conv.planar_filter_gradient(geom.kernel_args())
+    # the rule: <= 16 input channels, output rows of >= 8 pixels; few output channels
+    # keep the planar sums
+    assert kind((1, 224, 224, 3), (7, 7, 3, 96), 2, [[0, 0], [1, 1], [1, 1], [0, 0]]) == 2
+    assert kind((16, 64, 64, 3), (5, 5, 3, 128)) == 2          # DCGAN TF g4 turned round
+    assert kind((1, 128, 128, 16), (3, 3, 16, 32), 1) == 2
+    assert kind((1, 448, 448, 3), (3, 3, 3, 3)) == 1           # the planar sums
+    assert kind((1, 56, 56, 32), (3, 3, 32, 64), 1) == 0       # 32 input channels
+    assert kind((1, 16, 16, 3), (4, 4, 3, 64)) == 2            # rows of 8 pixels
+    assert kind((1, 14, 14, 3), (4, 4, 3, 64)) == 0            # rows of 7
+    # bitwise the same at 1, 2 and 3 threads (bands fixed by the shapes), close to float64
+    r = np.random.default_rng(8)
+    x = r.standard_normal((1, 150, 130, 3)).astype(np.float32)
+    dy = r.standard_normal((1, 75, 65, 40)).astype(np.float32)
+    assert kind(x.shape, (5, 5, 3, 40)) == 2
+    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (5, 5, 3, 40),
+                                              dy.astype(np.float64), 2, "SAME", "NHWC")
+    got = _same_at_each_thread_count(
+        lambda: cdeconv.conv2d_backprop_filter(x, (5, 5, 3, 40), dy, 2, "SAME"))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    _conv.set_planar_filter_gradient(0)
+    try:
+        other = cdeconv.conv2d_backprop_filter(x, (5, 5, 3, 40), dy, 2, "SAME")
+    finally:
+        _conv.set_planar_filter_gradient(1)
+    assert not np.array_equal(got, other)            # the planar GEMM did run: its order
+    # Inf in DY at a border output meets the padding rows and columns: 0 * Inf = NaN
+    # there, as in the reference (zeros times DY, as im2col + GEMM: no fallback); NaN in
+    # an input column that no output reads (VALID, columns left over) reaches nothing
+    x = np.ones((1, 40, 41, 2), np.float32)
+    dy = np.ones((1, 40, 41, 20), np.float32)
+    dy[0, 0, 4, 1] = np.inf
+    dy[0, 39, 40, 7] = -np.inf
+    dy[0, 20, 0, 19] = np.nan
+    assert kind(x.shape, (3, 3, 2, 20), 1) == 2
+    got = cdeconv.conv2d_backprop_filter(x, (3, 3, 2, 20), dy, 1, "SAME")
+    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (3, 3, 2, 20),
+                                              dy.astype(np.float64), 1, "SAME", "NHWC")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(want).any() and np.isinf(want).any()
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    np.testing.assert_array_equal(got[np.isfinite(want)], want[np.isfinite(want)])
+    x = np.ones((1, 40, 42, 2), np.float32)
+    x[0, 3, 41, 1] = np.nan
+    dy = np.ones((1, 19, 20, 20), np.float32)
+    assert kind(x.shape, (3, 3, 2, 20), 2, "VALID") == 2
+    got = cdeconv.conv2d_backprop_filter(x, (3, 3, 2, 20), dy, 2, "VALID")
+    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (3, 3, 2, 20),
                                               dy.astype(np.float64), 2, "VALID", "NHWC")
     assert not np.isnan(want).any()
     np.testing.assert_array_equal(got, want)

@@ -4,6 +4,7 @@ turned round (as tools/forward_bench.py turns them), interleaved, medians in ms.
     python tools/forward_rules.py [--algos 0,3,5,6] [--threads 1,2] [--workload NAME ...]
     python tools/forward_rules.py --filter-gradient [--threads 1,2] [--workload NAME ...]
     python tools/forward_rules.py --planar [--threads 1,2]
+    python tools/forward_rules.py --planar-gemm [--threads 1,2]
 
 Kernels (cdeconv/_driver.py): 0 im2col + GEMM (its GEMM on the micro-kernel for >= 16
 output channels, see _conv.set_own_gemm), 3 forward implicit GEMM, 5 tap rows, 6 planar
@@ -14,7 +15,10 @@ conv2d_backprop_filter with its GEMM on BLAS and forced onto the micro-kernel
 shown). With --planar: the planar rule's shapes (1-8 output channels, PLANAR_SHAPES),
 im2col + GEMM and tap rows against planar, and the filter gradient of the same layer
 without and with its planar kernel (_conv.set_planar_filter_gradient(0 / 2): 2 takes it
-wherever it fits), medians of 5 loops of >= 30 ms.
+wherever it fits), medians of 5 loops of >= 30 ms. With --planar-gemm: the filter
+gradient's planar GEMM (_conv.set_planar_filter_gradient(3)) against the other kernels
+(0) on the suite's layers turned round and PLANAR_GEMM_SHAPES, interleaved, medians of 3,
+the rule's choice shown (_conv.planar_filter_gradient: 0 neither, 1 sums, 2 GEMM).
 Not a test: prints a table.
 """
 import argparse
@@ -35,6 +39,14 @@ PLANAR_SHAPES = [  # batch, h, w, cin, cout, k, s (SAME): the planar forward's r
     (1, 64, 64, 256, 1, 3, 1),
 ]
 
+PLANAR_GEMM_SHAPES = [  # batch, h, w, cin, cout, k, s (SAME): the planar GEMM's rule
+    (1, 64, 64, 4, 64, 4, 2), (16, 64, 64, 4, 64, 4, 2), (1, 64, 64, 8, 64, 4, 2),
+    (16, 64, 64, 8, 64, 4, 2), (1, 64, 64, 16, 64, 4, 2), (16, 64, 64, 16, 64, 4, 2),
+    (1, 128, 128, 8, 32, 3, 2), (1, 128, 128, 16, 32, 3, 1), (1, 56, 56, 32, 64, 3, 1),
+    (1, 32, 32, 3, 32, 5, 2), (1, 16, 16, 3, 64, 4, 2), (1, 224, 224, 3, 16, 3, 1),
+    (1, 64, 64, 1, 256, 3, 1), (4, 28, 28, 1, 64, 5, 2), (1, 112, 112, 6, 48, 3, 2),
+]
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -44,11 +56,15 @@ def main():
     ap.add_argument("--workload", action="append", help="only these (repeatable)")
     ap.add_argument("--filter-gradient", action="store_true")
     ap.add_argument("--planar", action="store_true")
+    ap.add_argument("--planar-gemm", action="store_true")
     args = ap.parse_args()
     algos = [int(a) for a in args.algos.split(",")]
     rng = np.random.default_rng(0)
     if args.planar:
         _planar(args, rng)
+        return
+    if args.planar_gemm:
+        _planar_gemm(args, rng)
         return
     for th in (int(t) for t in args.threads.split(",")):
         cdeconv.set_num_threads(th)
@@ -112,6 +128,35 @@ def _planar(args, rng):
                   + f"   rule -> {_driver.choose_forward_algo(g)};  filter gradient "
                   + f"other {bpf[0]:8.3f} planar {bpf[2]:8.3f}: {bpf[0] / bpf[2]:.2f}x",
                   flush=True)
+
+
+def _planar_gemm(args, rng):
+    layers = [(wl["name"], b, [b] + wl["output_hwc"], wl["filters"], wl["strides"],
+               wl["padding"]) for wl in load_workloads()
+              for b in (int(v) for v in args.batch.split(","))]
+    layers += [(f"{h}x{w_}x{cin}->{cout}", b, [b, h, w_, cin], [k, k, cin, cout], s, "SAME")
+               for b, h, w_, cin, cout, k, s in PLANAR_GEMM_SHAPES]
+    for th in (int(t) for t in args.threads.split(",")):
+        cdeconv.set_num_threads(th)
+        for name, b, xs, fs, s, pad in layers:
+            x = rng.standard_normal(xs).astype(np.float32)
+            g = _geometry.forward_geometry(2, x, np.empty(fs, np.float32), s, pad, "NHWC",
+                                           None)
+            dy = rng.standard_normal(g.shape("small")).astype(np.float32)
+            fn = (lambda: cdeconv.conv2d_backprop_filter(x, tuple(fs), dy, s, pad))
+            ms = {0: [], 3: []}
+            for _ in range(3):
+                for mode in ms:
+                    before = _conv.set_planar_filter_gradient(mode)
+                    try:
+                        fn()
+                        ms[mode].append(_time_once(fn))
+                    finally:
+                        _conv.set_planar_filter_gradient(before)
+            t0, t3 = (float(np.median(ms[m])) * 1e3 for m in (0, 3))
+            print(f"{th}t  {name:16s} b{b:<2d} cb {g.cb:4d} cs {g.cs:4d}: other {t0:8.3f}"
+                  f" planar GEMM {t3:8.3f} ms: {t0 / t3:5.2f}x   rule -> "
+                  f"{_conv.planar_filter_gradient(g.kernel_args())}", flush=True)
 
 
 def _filter_gradient(th, wl, b, x, g, rng):
