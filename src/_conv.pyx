@@ -1216,20 +1216,49 @@ def forward_planar_fits(tuple shapes):
     return _fpl_fits(&g)
 
 
-cdef isize _fpl_band_rows(const cd_geom* cg, isize rows, bint bpf, isize itemsize,
-                          isize* scratch) noexcept nogil:
-    """rows, halved until a band's scratch (its planes; with bpf, DY's rows too) is
-    within FPL_MAX_SCRATCH elements or the band is one row; that scratch in *scratch."""
+#: the planar kernels' scratch, for _fpl_band_rows
+DEF FPL_FWD = 0     # the forward's planes
+DEF FPL_BPF = 1     # the filter gradient's planar sums: planes and DY's rows
+DEF FPL_BGM = 2     # the filter gradient's planar GEMM: planes, a zero row, DY padded
+DEF FPL_TPL = 3     # the transposed conv's planes of the small side
+
+
+cdef isize _fpl_scratch(const cd_geom* cg, isize rows, int kind,
+                        isize itemsize) noexcept nogil:
+    """Elements of one band's scratch of `rows` rows for the planar kernel `kind`."""
+    if kind == FPL_BPF:
+        return (cd_fpl_bpf_scratch_f(cg, rows) if itemsize == 4
+                else cd_fpl_bpf_scratch_d(cg, rows))
+    if kind == FPL_BGM:
+        return (cd_fpl_bgm_scratch_f(cg, rows) if itemsize == 4
+                else cd_fpl_bgm_scratch_d(cg, rows))
+    if kind == FPL_TPL:
+        return cd_tpl_scratch_f(cg, rows) if itemsize == 4 else cd_tpl_scratch_d(cg, rows)
+    return cd_fpl_scratch_f(cg, rows) if itemsize == 4 else cd_fpl_scratch_d(cg, rows)
+
+
+cdef isize _fpl_band_rows(const cd_geom* cg, isize rows, int kind, isize itemsize,
+                          isize limit, isize* scratch) noexcept nogil:
+    """rows, halved until a band's scratch (_fpl_scratch of kind) is within limit
+    elements or the band is one row; that scratch in *scratch."""
     while True:
-        if bpf:
-            scratch[0] = (cd_fpl_bpf_scratch_f(cg, rows) if itemsize == 4
-                          else cd_fpl_bpf_scratch_d(cg, rows))
-        else:
-            scratch[0] = (cd_fpl_scratch_f(cg, rows) if itemsize == 4
-                          else cd_fpl_scratch_d(cg, rows))
-        if rows == 1 or scratch[0] <= FPL_MAX_SCRATCH:
+        scratch[0] = _fpl_scratch(cg, rows, kind, itemsize)
+        if rows == 1 or scratch[0] <= limit:
             return rows
         rows = (rows + 1) // 2
+
+
+cdef isize _fpl_task_rows(isize n_rows, isize width, isize batch, isize task_pixels,
+                          int n_threads) noexcept nogil:
+    """The rows of a planar task: about task_pixels pixels of rows `width` wide, fewer
+    while several threads have under FPL_TASKS_PER_THREAD tasks each (a band only
+    decides which planes its outputs read, never a value: the bits do not depend on it;
+    one thread keeps the big bands, each row turned into planes about once)."""
+    cdef isize rows = max(<isize>1, min(n_rows, task_pixels // max(width, <isize>1)))
+    while (n_threads > 1 and rows > 1
+           and batch * ((n_rows + rows - 1) // rows) < FPL_TASKS_PER_THREAD * n_threads):
+        rows = (rows + 1) // 2
+    return rows
 
 
 cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W,
@@ -1254,15 +1283,8 @@ cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W
         return 1
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
-    rows = max(<isize>1, min(OH, FPL_TASK_PIXELS // max(OW, <isize>1)))
-    # several threads on a small layer: at least FPL_TASKS_PER_THREAD tasks a thread
-    # where rows allow (a band only decides which planes its outputs read, never a
-    # value: the bits do not depend on it; one thread keeps the big bands, each input
-    # row turned into planes about once)
-    while (n_threads > 1 and rows > 1
-           and g.batch * ((OH + rows - 1) // rows) < FPL_TASKS_PER_THREAD * n_threads):
-        rows = (rows + 1) // 2
-    rows = _fpl_band_rows(&cg, rows, False, sizeof(floating), &scratch)
+    rows = _fpl_task_rows(OH, OW, g.batch, FPL_TASK_PIXELS, n_threads)
+    rows = _fpl_band_rows(&cg, rows, FPL_FWD, sizeof(floating), FPL_MAX_SCRATCH, &scratch)
     per_img = (OH + rows - 1) // rows
     n_tasks = g.batch * per_img
     n_threads = max(1, min(<isize>n_threads, n_tasks))
@@ -1341,19 +1363,8 @@ cdef int _run_transpose_planar(const Geom* g, const floating* X, const floating*
         return 1
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
-    rows = max(<isize>1, min(BH, TPL_TASK_PIXELS // max(BW, <isize>1)))
-    # several threads on a small layer: at least FPL_TASKS_PER_THREAD tasks a thread
-    # where rows allow (a band only decides which planes its outputs read, never a
-    # value)
-    while (n_threads > 1 and rows > 1
-           and g.batch * ((BH + rows - 1) // rows) < FPL_TASKS_PER_THREAD * n_threads):
-        rows = (rows + 1) // 2
-    while True:
-        scratch = (cd_tpl_scratch_f(&cg, rows) if floating is float
-                   else cd_tpl_scratch_d(&cg, rows))
-        if rows == 1 or scratch <= TPL_MAX_SCRATCH:
-            break
-        rows = (rows + 1) // 2
+    rows = _fpl_task_rows(BH, BW, g.batch, TPL_TASK_PIXELS, n_threads)
+    rows = _fpl_band_rows(&cg, rows, FPL_TPL, sizeof(floating), TPL_MAX_SCRATCH, &scratch)
     per_img = (BH + rows - 1) // rows
     n_tasks = g.batch * per_img
     n_threads = max(1, min(<isize>n_threads, n_tasks))
@@ -1488,14 +1499,8 @@ cdef isize _bpf_planar_rows(const Geom* g, isize itemsize, bint* gemm) noexcept 
         while (rows > 1 and g.batch * ((g.small[1] + rows - 1) // rows) < FPLG_MIN_BANDS
                and (rows + 1) // 2 * g.small[2] >= FPLG_MIN_BAND_PIXELS):
             rows = (rows + 1) // 2
-        while True:
-            scratch = (cd_fpl_bgm_scratch_f(&cg, rows) if itemsize == 4
-                       else cd_fpl_bgm_scratch_d(&cg, rows))
-            if rows == 1 or scratch <= FPL_MAX_SCRATCH:
-                break
-            rows = (rows + 1) // 2
-    else:
-        rows = _fpl_band_rows(&cg, rows, True, itemsize, &scratch)
+    rows = _fpl_band_rows(&cg, rows, FPL_BGM if gemm[0] else FPL_BPF, itemsize,
+                          FPL_MAX_SCRATCH, &scratch)
     if (g.batch * ((g.small[1] + rows - 1) // rows) * g.taps * g.cb * g.cs
             > FPL_BPF_MAX_PARTS):
         return 0
@@ -1535,12 +1540,7 @@ cdef int _run_bpf_planar(Geom* g, isize rows, bint gemm, const floating* X,
         return 1
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
-    if gemm:
-        scratch = (cd_fpl_bgm_scratch_f(&cg, rows) if floating is float
-                   else cd_fpl_bgm_scratch_d(&cg, rows))
-    else:
-        scratch = (cd_fpl_bpf_scratch_f(&cg, rows) if floating is float
-                   else cd_fpl_bpf_scratch_d(&cg, rows))
+    scratch = _fpl_scratch(&cg, rows, FPL_BGM if gemm else FPL_BPF, sizeof(floating))
     per_img = (OH + rows - 1) // rows
     n_tasks = g.batch * per_img
     n_threads = max(1, min(<isize>n_threads, n_tasks))

@@ -683,23 +683,6 @@ PLANAR_BPF_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", PLANAR_BPF_CASES, ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}")
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_planar_filter_gradient_matches_the_reference(case, dtype, isa, rng):
-    cin, cout, k, s, d, padding, (batch, h, w_) = case
-    x = dyadic(rng, (batch, h, w_, cin), dtype)
-    fs = k + (cin, cout)
-    dy = dyadic(rng, _reference.conv2d(x, np.zeros(fs, dtype), s, padding, "NHWC", d).shape,
-                dtype)
-    want = _reference.conv_backprop_filter_nd(2, x, fs, dy, s, padding, "NHWC", d)
-    before = _conv.set_planar_filter_gradient(2)              # forced where it fits
-    try:
-        got = cdeconv.conv2d_backprop_filter(x, fs, dy, s, padding, dilations=d)
-    finally:
-        _conv.set_planar_filter_gradient(before)
-    np.testing.assert_array_equal(got, want, err_msg=isa)
-
-
 def test_planar_filter_gradient_rule_threads_and_nonfinite(rng):
     assert _conv.set_planar_filter_gradient(1) == 1          # the default is the rule
     with pytest.raises(ValueError, match="mode"):
@@ -757,17 +740,20 @@ PLANAR_GEMM_BPF_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", PLANAR_GEMM_BPF_CASES,
-                         ids=lambda c: f"cin{c[0]}-cout{c[1]}-k{c[2]}")
+@pytest.mark.parametrize("mode,case", [(2, c) for c in PLANAR_BPF_CASES]
+                         + [(3, c) for c in PLANAR_GEMM_BPF_CASES],
+                         ids=lambda c: (({2: "sums", 3: "gemm"}[c]) if isinstance(c, int)
+                                        else f"cin{c[0]}-cout{c[1]}-k{c[2]}"))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_planar_gemm_filter_gradient_matches_the_reference(case, dtype, isa, rng):
+def test_planar_filter_gradient_matches_the_reference(mode, case, dtype, isa, rng):
+    """The planar sums (mode 2) and the planar GEMM (mode 3), forced where they fit."""
     cin, cout, k, s, d, padding, (batch, h, w_) = case
     x = dyadic(rng, (batch, h, w_, cin), dtype)
     fs = k + (cin, cout)
     dy = dyadic(rng, _reference.conv2d(x, np.zeros(fs, dtype), s, padding, "NHWC", d).shape,
                 dtype)
     want = _reference.conv_backprop_filter_nd(2, x, fs, dy, s, padding, "NHWC", d)
-    before = _conv.set_planar_filter_gradient(3)              # forced where it fits
+    before = _conv.set_planar_filter_gradient(mode)
     try:
         got = cdeconv.conv2d_backprop_filter(x, fs, dy, s, padding, dilations=d)
     finally:
