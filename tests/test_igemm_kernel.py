@@ -776,6 +776,17 @@ def test_planar_gemm_filter_gradient_rule_threads_and_nonfinite():
     assert kind((1, 56, 56, 32), (3, 3, 32, 64), 1) == 0       # 32 input channels
     assert kind((1, 16, 16, 3), (4, 4, 3, 64)) == 2            # rows of 8 pixels
     assert kind((1, 14, 14, 3), (4, 4, 3, 64)) == 0            # rows of 7
+    # 1-D (height 1), through the driver (no public 1-D filter gradient)
+    r = np.random.default_rng(9)
+    x = (r.integers(-8, 9, (2, 301, 3)) / 4).astype(np.float32)
+    dy = (r.integers(-8, 9, (2, 151, 40)) / 4).astype(np.float32)
+    geom = _geometry.forward_geometry(1, x, np.empty((5, 3, 40), np.float32), 2, "SAME",
+                                      "NWC", None)
+    assert _conv.planar_filter_gradient(geom.kernel_args()) == 2
+    got = np.full((5, 3, 40), np.nan, np.float32)
+    _driver.run(geom, x, dy, got, "backprop_filter")
+    np.testing.assert_array_equal(
+        got, _reference.conv_backprop_filter_nd(1, x, (5, 3, 40), dy, 2, "SAME", "NWC"))
     # bitwise the same at 1, 2 and 3 threads (bands fixed by the shapes), close to float64
     r = np.random.default_rng(8)
     x = r.standard_normal((1, 150, 130, 3)).astype(np.float32)
