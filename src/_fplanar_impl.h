@@ -607,7 +607,7 @@ CD_CAT(cd_fplbgm_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* DY, CD_T
                 }
                 y[i] = part + row * cs + c0;
             }
-            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, rows, a, bp, OW, ldb, y, nv);
+            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, rows, a, bp, OW, ldb, y, nv, 0);
         }
     }
 }

@@ -43,13 +43,15 @@ static inline int CD_CAT(cd_ig_mr_, CD_SUF)(int nv)
  * (a: the small-side pixel each output reads through tap t, or a row of zeros; bt: the
  * packed filter panel of tap t, one row of NV*VL channels per small-side channel k, rows
  * ldb elements apart).
+ * (with astep > 0, a holds MR pointers and tap t of row i is a[i] + t * astep: the
+ * forward tap rows, whose taps are a fixed stride apart)
  * Every output lane is one chain of fused multiply-adds in the fixed order (t, k):
  * the result does not depend on the tile, the task split or the thread count.
  * y[i] receives the first nc <= NV*VL channels. */
 static inline __attribute__((always_inline)) void
 CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* const* a,
                          const CD_T* const* bt, cd_isz K, cd_isz ldb, CD_T* const* y,
-                         cd_isz nc)
+                         cd_isz nc, cd_isz astep)
 {
     CD_VEC acc[8][8];
     const cd_isz nr = (cd_isz)NV * CD_VL;
@@ -60,7 +62,7 @@ CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* cons
         const CD_T* ap[8];
         const CD_T* bp = bt[t];
         for (int i = 0; i < MR; i++)
-            ap[i] = a[t * MR + i];
+            ap[i] = astep ? a[i] + t * astep : a[t * MR + i];
         for (cd_isz k = 0; k < K; k++) {
             CD_VEC b[8];
             for (int v = 0; v < NV; v++) {
@@ -106,10 +108,10 @@ CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* cons
 static void
 CD_CAT(cd_igmk_any_, CD_SUF)(int MR, int NV, cd_isz nt, const CD_T* const* a,
                              const CD_T* const* bt, cd_isz K, cd_isz ldb, CD_T* const* y,
-                             cd_isz nc)
+                             cd_isz nc, cd_isz astep)
 {
 #define CD_IGK(m, v) case (m) * 16 + (v): \
-    CD_CAT(cd_igmk_, CD_SUF)(m, v, nt, a, bt, K, ldb, y, nc); return;
+    CD_CAT(cd_igmk_, CD_SUF)(m, v, nt, a, bt, K, ldb, y, nc, astep); return;
 #define CD_IGK4(m) CD_IGK(m, 1) CD_IGK(m, 2) CD_IGK(m, 3) CD_IGK(m, 4)
 #define CD_IGK8(m) CD_IGK4(m) CD_IGK(m, 5) CD_IGK(m, 6) CD_IGK(m, 7) CD_IGK(m, 8)
     switch (MR * 16 + NV) {
@@ -122,7 +124,7 @@ CD_CAT(cd_igmk_any_, CD_SUF)(int MR, int NV, cd_isz nt, const CD_T* const* a,
             const CD_T* bs[CD_MAX_TAPS];
             for (int i = 0; i < MR; i++) {
                 for (cd_isz t = 0; t < nt; t++)
-                    ai[t] = a[t * MR + i];
+                    ai[t] = astep ? a[i] + t * astep : a[t * MR + i];
                 for (int v0 = 0; v0 < NV; v0 += 4) {
                     const int nv = NV - v0 < 4 ? NV - v0 : 4;
                     const cd_isz off = (cd_isz)v0 * CD_VL;
@@ -133,10 +135,10 @@ CD_CAT(cd_igmk_any_, CD_SUF)(int MR, int NV, cd_isz nt, const CD_T* const* a,
                     for (cd_isz t = 0; t < nt; t++)
                         bs[t] = bt[t] + off;
                     switch (nv) {
-                        case 1: CD_CAT(cd_igmk_, CD_SUF)(1, 1, nt, ai, bs, K, ldb, &yi, ncv); break;
-                        case 2: CD_CAT(cd_igmk_, CD_SUF)(1, 2, nt, ai, bs, K, ldb, &yi, ncv); break;
-                        case 3: CD_CAT(cd_igmk_, CD_SUF)(1, 3, nt, ai, bs, K, ldb, &yi, ncv); break;
-                        default: CD_CAT(cd_igmk_, CD_SUF)(1, 4, nt, ai, bs, K, ldb, &yi, ncv); break;
+                        case 1: CD_CAT(cd_igmk_, CD_SUF)(1, 1, nt, ai, bs, K, ldb, &yi, ncv, 0); break;
+                        case 2: CD_CAT(cd_igmk_, CD_SUF)(1, 2, nt, ai, bs, K, ldb, &yi, ncv, 0); break;
+                        case 3: CD_CAT(cd_igmk_, CD_SUF)(1, 3, nt, ai, bs, K, ldb, &yi, ncv, 0); break;
+                        default: CD_CAT(cd_igmk_, CD_SUF)(1, 4, nt, ai, bs, K, ldb, &yi, ncv, 0); break;
                     }
                 }
             }
@@ -205,7 +207,7 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
                     ? X + (((q[i][3] * SD + sd) * SH + sh) * SW + sw) * Csmall + grp * Cs
                     : zero;
             }
-        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, Cs, nr, y, nc);
+        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, Cs, nr, y, nc, 0);
     }
 }
 
@@ -238,7 +240,7 @@ CD_CAT(cd_drblk_, CD_SUF)(const int NV, cd_isz nt, const CD_T* const* xr, const 
                     a[t * MR + i] = xr[t] + (q + i + ow[t]) * Csmall;
             for (int i = 0; i < MR; i++)
                 y[i] = y0 + (q + i) * ystep;
-            CD_CAT(cd_igmk_, CD_SUF)(MR, NV, nt, a, bt, Cs, nr, y, nc);
+            CD_CAT(cd_igmk_, CD_SUF)(MR, NV, nt, a, bt, Cs, nr, y, nc, 0);
             q += MR;
             continue;
         }
@@ -255,7 +257,7 @@ CD_CAT(cd_drblk_, CD_SUF)(const int NV, cd_isz nt, const CD_T* const* xr, const 
             for (cd_isz c = 0; c < nc; c++)
                 y[0][c] = 0;
         else
-            CD_CAT(cd_igmk_, CD_SUF)(1, NV, m, a, bs, Cs, nr, y, nc);
+            CD_CAT(cd_igmk_, CD_SUF)(1, NV, m, a, bs, Cs, nr, y, nc, 0);
         q++;
     }
 }
@@ -499,7 +501,7 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
                 const int mr = (int)(c1 - c < MR ? c1 - c : MR);
                 for (int i = 0; i < mr; i++)
                     a[i] = W + (t * Cb + c + i) * Csmall + grp * Cs;
-                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, Cs, w, rows, w);
+                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, Cs, w, rows, w, 0);
                 cd_isz p = 0;
 #ifdef CD_TR16
                 /* 16 pixels at a time: the tile turned round in registers, then each
@@ -595,7 +597,7 @@ CD_CAT(cd_igfrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T
                     ? X + (((q[i][3] * BD + zd) * BH + zh) * BW + zw) * Cbig + grp * Cb
                     : zero;
             }
-        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, T, a, bt, Cb, nr, y, nc);
+        CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, T, a, bt, Cb, nr, y, nc, 0);
     }
 }
 
@@ -775,7 +777,7 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
                     for (int i = 0; i < mr; i++)
                         y[i] = pb + (c0 + i) * nbuf + f0;
                     CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bq, Cs, kst, y,
-                                                 (cd_isz)NV * CD_VL);
+                                                 (cd_isz)NV * CD_VL, 0);
                 }
                 c0 += mr;
             }
@@ -943,7 +945,7 @@ CD_CAT(cd_srrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
             for (int i = 0; i < mr; i++)
                 a[i] = W + (r0 + i) * Csmall + grp * Cs;
             CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, (const CD_T* const*)&Xt, Cs, w,
-                                         yt, w);
+                                         yt, w, 0);
             for (int i = 0; i < mr; i++) {
                 const cd_isz r = r0 + i, c = r % Cb, tap = r / Cb;
                 const cd_isz ti = tap / KW, tj = tap % KW;
@@ -1055,7 +1057,7 @@ CD_CAT(cd_grun_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz N, cd_isz K, const CD_T* A
                 a[i] = A + (m + i) * lda;
                 y[i] = C + (m + i) * ldc + n0;
             }
-            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, K, nr, y, nv);
+            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, K, nr, y, nv, 0);
         }
     }
 }
@@ -1073,7 +1075,7 @@ CD_CAT(cd_gtap_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo,
                          cd_isz tstep, cd_isz xstep, const CD_T* Bp, CD_T* C, cd_isz ldc)
 {
     const cd_isz pb = (cd_isz)CD_IG_NV * CD_VL;
-    const CD_T* a[8 * CD_GT_MAX_TAPS];
+    const CD_T* a[8];
     const CD_T* bt[CD_GT_MAX_TAPS];
     CD_T* y[8];
     for (cd_isz n0 = nlo; n0 < N; n0 += pb) {
@@ -1087,9 +1089,7 @@ CD_CAT(cd_gtap_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo,
         for (cd_isz m = m0; m < m1; m += MR) {
             const int mr = (int)(m1 - m < MR ? m1 - m : MR);
             for (int i = 0; i < mr; i++) {
-                const CD_T* base = Xp + j * istep + oy * ystep + ox * xstep;
-                for (cd_isz t = 0; t < nt; t++)
-                    a[t * mr + i] = base + t * tstep;
+                a[i] = Xp + j * istep + oy * ystep + ox * xstep;
                 y[i] = C + (m + i) * ldc + n0;
                 if (++ox == OW) {
                     ox = 0;
@@ -1099,7 +1099,8 @@ CD_CAT(cd_gtap_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo,
                     }
                 }
             }
-            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, K, nr, y, nv);
+            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, K, nr, y, nv,
+                                         nt > 1 ? tstep : 0);
         }
     }
 }
@@ -1135,7 +1136,7 @@ CD_CAT(cd_gbpf_, CD_SUF)(cd_isz i0, cd_isz i1, cd_isz n0, cd_isz n1, cd_isz P,
                     a[r] = A + (i + r) * lda + p0;
                     y[r] = tmp + r * nr;
                 }
-                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bs, kc, nr, y, nr);
+                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bs, kc, nr, y, nr, 0);
                 for (int r = 0; r < mr; r++) {
                     CD_T* c = C + (i + r) * ldc + c0;
                     const CD_T* t = tmp + r * nr;

@@ -185,7 +185,7 @@ CD_CAT(cd_wigemm_, CD_SUF)(const cd_wino* p, const CD_T* V, const CD_T* U, CD_T*
                     a[i] = Vp + (t + i) * cs;
                     y[i] = Mp + (t + i) * np + c0;
                 }
-                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, cs, nr, y, nr);
+                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, cs, nr, y, nr, 0);
             }
         }
     }
