@@ -271,6 +271,14 @@ cdef inline isize _floordiv(isize a, isize b) noexcept nogil:
     return -((-a + b - 1) // b)
 
 
+cdef inline bint _nonfinite(const floating* a, isize n) noexcept nogil:
+    """Whether a[:n] holds an Inf or a NaN (cd_nonfinite)."""
+    if floating is float:
+        return cd_nonfinite_f(<const float*>a, n) != 0
+    else:
+        return cd_nonfinite_d(<const double*>a, n) != 0
+
+
 cdef inline int _threads_for(const Geom* g, int n_threads) noexcept nogil:
     """One thread for tiny problems (< ~256 kFLOP), where starting a team costs more
     than it saves. Only the speed depends on it: the work partition never does."""
@@ -1278,8 +1286,7 @@ cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W
     cdef cd_geom cg
     cdef floating* S = NULL
     cdef isize w_n = g.taps * g.cb * g.cs
-    if (cd_nonfinite_f(<const float*>W, w_n) if floating is float
-            else cd_nonfinite_d(<const double*>W, w_n)):
+    if _nonfinite(W, w_n):
         return 1
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
@@ -1352,14 +1359,13 @@ cdef int _run_transpose_planar(const Geom* g, const floating* X, const floating*
     zeros past the small rows would meet it, 0 * Inf = NaN, where TF has no term: the
     caller takes GEMM + col2im), else 0."""
     cdef isize BH = g.big[1], BW = g.big[2], rows, per_img, n_tasks, task, n, iy0
-    cdef isize scratch, taps = g.taps, cb = g.cb, cs = g.cs, t, c, i
+    cdef isize scratch, taps = g.taps, cb = g.cb, cs = g.cs, t
     cdef int tid
     cdef cd_geom cg
     cdef floating* S = NULL
     cdef floating* Wp = NULL
     cdef isize w_n = taps * cb * cs
-    if (cd_nonfinite_f(<const float*>W, w_n) if floating is float
-            else cd_nonfinite_d(<const double*>W, w_n)):
+    if _nonfinite(W, w_n):
         return 1
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
@@ -1378,9 +1384,10 @@ cdef int _run_transpose_planar(const Geom* g, const floating* X, const floating*
             # (kh, kw, cb, cs) -> (kh, kw, cs, cb): each small channel's cb filter values
             # side by side, broadcast in turn
             for t in range(taps):
-                for c in range(cb):
-                    for i in range(cs):
-                        Wp[(t * cs + i) * cb + c] = W[(t * cb + c) * cs + i]
+                if floating is float:
+                    cd_transpose_f(Wp + t * cs * cb, cb, cb, cs, W + t * cb * cs, cs)
+                else:
+                    cd_transpose_d(Wp + t * cs * cb, cb, cb, cs, W + t * cb * cs, cs)
             for task in prange(n_tasks, schedule='dynamic', num_threads=n_threads):
                 tid = threadid()
                 n = task // per_img
@@ -1476,24 +1483,25 @@ cdef isize _bpf_planar_rows(const Geom* g, isize itemsize, bint* gemm) noexcept 
     scratch exceeds FPL_MAX_SCRATCH elements."""
     cdef cd_geom cg
     cdef isize rows, scratch
-    if _BPF_PLANAR == 0 or g.cfirst:
+    # the planes fit for any output channels; the planar sums take up to CD_FPL_MAXCO
+    if _BPF_PLANAR == 0 or g.cfirst or not _fpl_fits(g, g.cs):
         return 0
+    cdef bint sums = g.cs <= CD_FPL_MAXCO
     if _BPF_PLANAR == 2:
-        gemm[0] = False
-        if not _fpl_fits(g):
+        if not sums:
             return 0
+        gemm[0] = False
     elif _BPF_PLANAR == 3:
         gemm[0] = True
-        if not _fpl_fits(g, g.cs):
-            return 0
-    elif _fpl_fits(g) and g.cb * g.cs <= FPL_BPF_MAX_CHANNELS:
+    elif sums and g.cb * g.cs <= FPL_BPF_MAX_CHANNELS:
         gemm[0] = False
-    elif _fpl_fits(g, g.cs) and _bpf_planar_gemm_pays(g):
+    elif _bpf_planar_gemm_pays(g):
         gemm[0] = True
     else:
         return 0
     _fill_cd_geom(g, &cg)
-    rows = max(<isize>1, min(g.small[1], FPL_TASK_PIXELS // max(g.small[2], <isize>1)))
+    # one thread's bands: they fix the order of the parts' sums, so never the thread count
+    rows = _fpl_task_rows(g.small[1], g.small[2], g.batch, FPL_TASK_PIXELS, 1)
     if gemm[0]:
         rows = min(rows, <isize>CD_FPLG_MAXROWS)
         while (rows > 1 and g.batch * ((g.small[1] + rows - 1) // rows) < FPLG_MIN_BANDS
@@ -1535,8 +1543,7 @@ cdef int _run_bpf_planar(Geom* g, isize rows, bint gemm, const floating* X,
     cdef cd_geom cg
     cdef floating* S = NULL
     cdef floating* parts = NULL
-    if not gemm and (cd_nonfinite_f(<const float*>DY, dy_n) if floating is float
-                     else cd_nonfinite_d(<const double*>DY, dy_n)):
+    if not gemm and _nonfinite(DY, dy_n):
         return 1
     n_threads = _threads_for(g, n_threads)
     _fill_cd_geom(g, &cg)
@@ -2176,8 +2183,7 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
     cdef floating* S = NULL
     cdef floating* zero = NULL
     cdef isize w_n = g.taps * g.groups * g.cb * g.cs
-    if (cd_nonfinite_f(<const float*>W, w_n) if floating is float
-            else cd_nonfinite_d(<const double*>W, w_n)):
+    if _nonfinite(W, w_n):
         return 1
     n_threads = min(<isize>_threads_for(g, n_threads), n_tasks)
     _fill_cd_geom(g, &cg)
@@ -2459,8 +2465,7 @@ cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* 
     cdef int* bad = NULL
     cdef isize w_n = g.taps * g.cb * g.cs
     _wi_plan(g, &p)
-    if (cd_nonfinite_f(<const float*>W, w_n) if floating is float
-            else cd_nonfinite_d(<const double*>W, w_n)):
+    if _nonfinite(W, w_n):
         return 1
     p.nr = cd_ig_block_f() if floating is float else cd_ig_block_d()
     n_pan = (p.sy * p.sx * p.cb + p.nr - 1) // p.nr

@@ -214,6 +214,23 @@ CD_CAT(cd_fplplanes_, CD_SUF)(cd_isz cb, cd_isz sx, cd_isz H, cd_isz Wd, const C
     }
 }
 
+/* The column taps (cd_fplcols_: q, ph, *qmin) and, in P, the planes of the input rows
+ * that output rows [oy0, oy1) of image n read (cd_fplplanes_); returns the planes'
+ * length L. The forward and both filter gradients start their bands with it. */
+static cd_isz
+CD_CAT(cd_fplband_, CD_SUF)(const cd_geom* g, const CD_T* X, cd_isz n, cd_isz oy0,
+                            cd_isz oy1, cd_isz* q, cd_isz* ph, cd_isz* qmin, CD_T* P)
+{
+    const cd_isz sy = g->s[1];
+    const cd_isz nrows = (oy1 - oy0 - 1) * sy + (g->k[1] - 1) * g->d[1] + 1;
+    *qmin = 0;
+    CD_CAT(cd_fplcols_, CD_SUF)(g, q, ph, qmin);
+    const cd_isz L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
+    CD_CAT(cd_fplplanes_, CD_SUF)(g->cb, g->s[2], g->big[1], g->big[2], X, n,
+                                  oy0 * sy - g->pad[1], nrows, *qmin, L, P);
+    return L;
+}
+
 /* Output rows [oy0, oy1) of image n: the planes of the input rows they read built in
  * P (cd_fpl_scratch elements, zeroed once before a thread's first task), then every
  * block of output pixels. */
@@ -225,11 +242,8 @@ CD_CAT(cd_fplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T*
     const cd_isz kh = g->k[1], kw = g->k[2], dy = g->d[1], H = g->big[1];
     const cd_isz OH = g->small[1], OW = g->small[2];
     const cd_isz iy0 = oy0 * sy - g->pad[1];
-    const cd_isz nrows = (oy1 - oy0 - 1) * sy + (kh - 1) * dy + 1;
-    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0;
-    CD_CAT(cd_fplcols_, CD_SUF)(g, q, ph, &qmin);
-    const cd_isz L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
-    CD_CAT(cd_fplplanes_, CD_SUF)(cb, sx, H, g->big[2], X, n, iy0, nrows, qmin, L, P);
+    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin;
+    const cd_isz L = CD_CAT(cd_fplband_, CD_SUF)(g, X, n, oy0, oy1, q, ph, &qmin, P);
     cd_isz off[CD_MAX_TAPS];
     const CD_T* wt[CD_MAX_TAPS];
     for (cd_isz oy = oy0; oy < oy1; oy++) {
@@ -332,15 +346,12 @@ CD_CAT(cd_fplbpf_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* DY, CD_T
                            cd_isz n, cd_isz oy0, cd_isz oy1, cd_isz band, CD_T* P)
 {
     const cd_isz cb = g->cb, CO = g->cs, sx = g->s[2], sy = g->s[1];
-    const cd_isz kh = g->k[1], kw = g->k[2], dy = g->d[1];
+    const cd_isz kh = g->k[1], kw = g->k[2];
     const cd_isz OH = g->small[1], OW = g->small[2], rows = oy1 - oy0;
     const cd_isz owp = (OW + CD_VL - 1) / CD_VL * CD_VL;
     const cd_isz iy0 = oy0 * sy - g->pad[1];
-    const cd_isz nrows = (rows - 1) * sy + (kh - 1) * dy + 1;
-    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0;
-    CD_CAT(cd_fplcols_, CD_SUF)(g, q, ph, &qmin);
-    const cd_isz L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
-    CD_CAT(cd_fplplanes_, CD_SUF)(cb, sx, g->big[1], g->big[2], X, n, iy0, nrows, qmin, L, P);
+    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin;
+    const cd_isz L = CD_CAT(cd_fplband_, CD_SUF)(g, X, n, oy0, oy1, q, ph, &qmin, P);
     /* DY's rows, one run of W per channel (zeros past W, never overwritten) */
     CD_T* D = P + CD_CAT(cd_fplscr_, CD_SUF)(g, band);
     for (cd_isz o = 0; o < rows; o++) {
@@ -447,12 +458,9 @@ CD_CAT(cd_tplcols_, CD_SUF)(const cd_geom* g, cd_isz* kxs, cd_isz* e, cd_isz* nk
 }
 
 /* A plane's length: the blocks of VL phase columns t every read, shifted by up to
- * emax - emin (zeros past the small row). */
-static inline cd_isz CD_CAT(cd_tpl_len_, CD_SUF)(const cd_geom* g)
+ * emax - emin (cd_tplcols_; zeros past the small row). */
+static inline cd_isz CD_CAT(cd_tpl_len_, CD_SUF)(const cd_geom* g, cd_isz emin, cd_isz emax)
 {
-    cd_isz kxs[CD_TPL_MAXS * CD_FPL_MAXKW], e[CD_TPL_MAXS * CD_FPL_MAXKW];
-    cd_isz nk[CD_TPL_MAXS], emin, emax;
-    CD_CAT(cd_tplcols_, CD_SUF)(g, kxs, e, nk, &emin, &emax);
     const cd_isz T = (g->big[2] + g->s[2] - 1) / g->s[2];
     const cd_isz Tv = (T + CD_VL - 1) / CD_VL * CD_VL;
     return (Tv + emax - emin + CD_VL - 1) / CD_VL * CD_VL;
@@ -467,7 +475,11 @@ static inline cd_isz CD_CAT(cd_tpl_nrows_, CD_SUF)(const cd_geom* g, cd_isz rows
 /* The scratch of a band of `rows` big rows: its small rows' planes. */
 static cd_isz CD_CAT(cd_tplscr_, CD_SUF)(const cd_geom* g, cd_isz rows)
 {
-    return CD_CAT(cd_tpl_nrows_, CD_SUF)(g, rows) * g->cs * CD_CAT(cd_tpl_len_, CD_SUF)(g);
+    cd_isz kxs[CD_TPL_MAXS * CD_FPL_MAXKW], e[CD_TPL_MAXS * CD_FPL_MAXKW];
+    cd_isz nk[CD_TPL_MAXS], emin, emax;
+    CD_CAT(cd_tplcols_, CD_SUF)(g, kxs, e, nk, &emin, &emax);
+    return CD_CAT(cd_tpl_nrows_, CD_SUF)(g, rows) * g->cs
+           * CD_CAT(cd_tpl_len_, CD_SUF)(g, emin, emax);
 }
 
 /* Big rows [iy0, iy1) of image n: the planes of the small rows they read built in P
@@ -485,7 +497,7 @@ CD_CAT(cd_tplrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T*
     cd_isz kxs[CD_TPL_MAXS * CD_FPL_MAXKW], e[CD_TPL_MAXS * CD_FPL_MAXKW];
     cd_isz nk[CD_TPL_MAXS], emin, emax;
     CD_CAT(cd_tplcols_, CD_SUF)(g, kxs, e, nk, &emin, &emax);
-    const cd_isz L = CD_CAT(cd_tpl_len_, CD_SUF)(g);
+    const cd_isz L = CD_CAT(cd_tpl_len_, CD_SUF)(g, emin, emax);
     const cd_isz T = (BW + sx - 1) / sx;
     const cd_isz oy_lo = cd_floordiv(iy0 + g->pad[1] - (kh - 1) * dy, sy);
     const cd_isz nr = cd_floordiv(iy1 - 1 + g->pad[1], sy) - oy_lo + 1;
@@ -567,11 +579,8 @@ CD_CAT(cd_fplbgm_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* DY, CD_T
     const cd_isz kh = g->k[1], kw = g->k[2], dy = g->d[1], H = g->big[1];
     const cd_isz OH = g->small[1], OW = g->small[2], rows = oy1 - oy0;
     const cd_isz iy0 = oy0 * sy - g->pad[1];
-    const cd_isz nrows = (rows - 1) * sy + (kh - 1) * dy + 1;
-    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin = 0;
-    CD_CAT(cd_fplcols_, CD_SUF)(g, q, ph, &qmin);
-    const cd_isz L = CD_CAT(cd_fpl_len_, CD_SUF)(g);
-    CD_CAT(cd_fplplanes_, CD_SUF)(cb, sx, H, g->big[2], X, n, iy0, nrows, qmin, L, P);
+    cd_isz q[CD_FPL_MAXKW], ph[CD_FPL_MAXKW], qmin;
+    const cd_isz L = CD_CAT(cd_fplband_, CD_SUF)(g, X, n, oy0, oy1, q, ph, &qmin, P);
     CD_T* zrow = P + CD_CAT(cd_fplscr_, CD_SUF)(g, band);
     const CD_T* B = DY + ((n * OH + oy0) * OW) * cs;
     cd_isz ldb = cs;

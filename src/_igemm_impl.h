@@ -1099,8 +1099,7 @@ CD_CAT(cd_gtap_, CD_SUF)(cd_isz m0, cd_isz m1, cd_isz OW, cd_isz OH, cd_isz nlo,
                     }
                 }
             }
-            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, K, nr, y, nv,
-                                         nt > 1 ? tstep : 0);
+            CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, nt, a, bt, K, nr, y, nv, tstep);
         }
     }
 }
