@@ -670,6 +670,13 @@ def test_planar_forward_1d_threads_nonfinite_and_bounds(rng):
                      algo=6)
 
 
+def _filter_gradient_and_reference(x, fs, dy, s, padding):
+    """cdeconv's filter gradient (the dispatcher's kernel) and the float64 reference's."""
+    return (cdeconv.conv2d_backprop_filter(x, fs, dy, s, padding),
+            _reference.conv_backprop_filter_nd(2, x.astype(np.float64), fs,
+                                               dy.astype(np.float64), s, padding, "NHWC"))
+
+
 # the filter gradient on the same planes: (input channels, output channels, kernel,
 # stride, dilation, padding, images and size); the last band shorter than the others
 PLANAR_BPF_CASES = [
@@ -707,18 +714,14 @@ def test_planar_filter_gradient_rule_threads_and_nonfinite(rng):
     x = np.ones((1, 9, 10, 2), np.float32)
     dy = np.ones((1, 9, 10, 3), np.float32)
     dy[0, 0, 4, 1] = np.inf
-    got = cdeconv.conv2d_backprop_filter(x, (3, 3, 2, 3), dy, 1, "SAME")
-    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (3, 3, 2, 3),
-                                              dy.astype(np.float64), 1, "SAME", "NHWC")
+    got, want = _filter_gradient_and_reference(x, (3, 3, 2, 3), dy, 1, "SAME")
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert np.isnan(want).any() and np.isinf(want).any()
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     x = np.ones((1, 7, 12, 2), np.float32)
     x[0, 3, 11, 1] = np.nan
     dy = np.ones((1, 3, 5, 3), np.float32)
-    got = cdeconv.conv2d_backprop_filter(x, (3, 3, 2, 3), dy, 2, "VALID")
-    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (3, 3, 2, 3),
-                                              dy.astype(np.float64), 2, "VALID", "NHWC")
+    got, want = _filter_gradient_and_reference(x, (3, 3, 2, 3), dy, 2, "VALID")
     assert not np.isnan(want).any()
     np.testing.assert_array_equal(got, want)
 
@@ -812,9 +815,7 @@ def test_planar_gemm_filter_gradient_rule_threads_and_nonfinite():
     dy[0, 39, 40, 7] = -np.inf
     dy[0, 20, 0, 19] = np.nan
     assert kind(x.shape, (3, 3, 2, 20), 1) == 2
-    got = cdeconv.conv2d_backprop_filter(x, (3, 3, 2, 20), dy, 1, "SAME")
-    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (3, 3, 2, 20),
-                                              dy.astype(np.float64), 1, "SAME", "NHWC")
+    got, want = _filter_gradient_and_reference(x, (3, 3, 2, 20), dy, 1, "SAME")
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     assert np.isnan(want).any() and np.isinf(want).any()
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
@@ -823,9 +824,7 @@ def test_planar_gemm_filter_gradient_rule_threads_and_nonfinite():
     x[0, 3, 41, 1] = np.nan
     dy = np.ones((1, 19, 20, 20), np.float32)
     assert kind(x.shape, (3, 3, 2, 20), 2, "VALID") == 2
-    got = cdeconv.conv2d_backprop_filter(x, (3, 3, 2, 20), dy, 2, "VALID")
-    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), (3, 3, 2, 20),
-                                              dy.astype(np.float64), 2, "VALID", "NHWC")
+    got, want = _filter_gradient_and_reference(x, (3, 3, 2, 20), dy, 2, "VALID")
     assert not np.isnan(want).any()
     np.testing.assert_array_equal(got, want)
 
