@@ -1404,13 +1404,32 @@ cdef int _run_transpose_planar(const Geom* g, const floating* X, const floating*
     return 0
 
 
+DEF ADD_PARTS_BLOCK = 1024     # _add_parts: elements of dw summed at a time
+
+
 cdef void _add_parts(const floating* parts, isize n_parts, isize kc, isize cs,
                      bint transposed, floating* dw, int n_threads) noexcept nogil:
     """dw[j] := the n_parts partial gradients of kc elements each, added in part order
     (bitwise the same for every thread count). transposed: the parts hold DW^T (cs, K),
     dw[j] is (k, n) = (j // cs, j % cs)."""
-    cdef isize j, i, t
+    cdef isize j, i, t, jb, j0, j1
     cdef floating acc
+    cdef const floating* p
+    if not transposed:
+        # blocks of ADD_PARTS_BLOCK elements, each part's block added in turn (a stream
+        # per part, the block in L1; element by element the parts were 64 strided
+        # streams: 24 % of a 16-image 3x3 filter gradient in perf)
+        for jb in prange((kc + ADD_PARTS_BLOCK - 1) // ADD_PARTS_BLOCK, schedule='static',
+                         num_threads=n_threads):
+            j0 = jb * ADD_PARTS_BLOCK
+            j1 = min(kc, j0 + ADD_PARTS_BLOCK)
+            for j in range(j0, j1):
+                dw[j] = parts[j]
+            for t in range(1, n_parts):
+                p = parts + t * kc
+                for j in range(j0, j1):
+                    dw[j] = dw[j] + p[j]
+        return
     for j in prange(kc, schedule='static', num_threads=n_threads):
         i = (j % cs) * (kc // cs) + j // cs if transposed else j
         acc = parts[i]
@@ -1422,7 +1441,7 @@ cdef void _add_parts(const floating* parts, isize n_parts, isize kc, isize cs,
 #: the planar filter gradient: 0 never, 1 by its rule, 2 the planar sums wherever they
 #: fit, 3 the planar GEMM wherever it fits (set_planar_filter_gradient)
 cdef int _BPF_PLANAR = 1
-DEF FPL_BPF_MAX_PARTS = 4194304  # the bands' partial gradients, at most this many elements
+DEF FPL_BPF_MAX_PARTS = 16777216  # the bands' partial gradients, at most this many bytes
 #: the rule: input channels x output channels at most this for the planar sums.
 #: Measured (python tools/forward_rules.py --planar, forced against the other
 #: filter-gradient kernels, 1 / 2 threads, 2026-12-03): inside it 1.0-8.2x (448x448x3 ->
@@ -1439,16 +1458,25 @@ DEF FPLG_MIN_BANDS = 8
 DEF FPLG_MIN_BAND_PIXELS = 128  # ... while a band keeps at least this many pixels
 #: the planar GEMM's rule (_bpf_planar_gemm_pays). Measured (python
 #: tools/forward_rules.py --planar-gemm: forced against the other filter-gradient kernels,
-#: medians of 3, AVX-512, 2026-12-03, 1 / 2 threads): inside it 1.1-5.0x / 1.1-4.2x
-#: (ZFNet turned round b1 1.95 / 2.09, b16 1.53 / 1.70; DCGAN TF g4 b1 1.37 / 1.35, b16
-#: 2.18 / 1.73; PyTorch g4 1.63-1.71 / 1.81-1.87; FSRCNN b1 1.80 / 1.65; 128x128x16 -> 32
-#: s1 2.26 / 1.79; 64x64x1 -> 256 4.98 / 4.20), 16 input channels at batch 16 the
-#: exception (64x64x16 -> 64 0.94 / 0.89); outside it about even or slower: 32-64 input
-#: channels 0.94-1.25 (s1 3x3 c64 b1 1.18, b16 0.94), 128-512 0.27-1.11 (PyTorch g2 b1
-#: 0.33: 8-pixel rows, the reduction too short for each tile of DW), one output channel
-#: (the planar sums: 0.70-0.74)
-DEF FPLG_MAX_IN_CHANNELS = 16
+#: medians of 3, AVX-512, 1 / 2 threads). 2026-12-03, up to 16 input channels: 1.1-5.0x /
+#: 1.1-4.2x (ZFNet turned round b1 1.95 / 2.09, b16 1.53 / 1.70; DCGAN TF g4 b1 1.37 /
+#: 1.35, b16 2.18 / 1.73; PyTorch g4 1.63-1.71 / 1.81-1.87; FSRCNN b1 1.80 / 1.65;
+#: 128x128x16 -> 32 s1 2.26 / 1.79; 64x64x1 -> 256 4.98 / 4.20), 16 input channels at
+#: batch 16 the exception (64x64x16 -> 64 0.94 / 0.89). Later, 17-64 input channels,
+#: once _add_parts streamed each part's block in turn (before, its strided loop was 24 %
+#: of the stride-1 3x3 layer at batch 16 in perf, and that layer lost, 0.80 / 0.92):
+#: stride-1 3x3 c64 b1 1.36-1.46 / 1.20-1.52, b16 1.13-1.38 / 1.12-1.22; 56x56x32 -> 64
+#: 1.35-1.38 / 1.41-1.43; U-Net up4 b1 1.33-1.40 / 1.41-1.81; up3 b1 (128 output channels)
+#: 0.89-1.18 / 1.05-1.30; and from /tmp runs 4x28x28x64 -> 64 1.28-1.38 / 1.40-1.61,
+#: 112x112x32 -> 64 s2 1.21-1.30 / 1.17-1.37, 64x64x48 -> 48 1.53-1.55 / 1.55-1.67;
+#: rows of 14-16 pixels lose or tie (PyTorch g3 b1 0.81-0.94 / 0.95-1.01, 14x14x64 -> 64
+#: 0.88-1.22 / 0.72-0.81), hence FPLG_DEEP_MIN_ROW; 128-512 input channels 0.07-1.08
+#: (PyTorch g2 b1 0.33-0.48: 8-pixel rows, the reduction too short for each tile of DW);
+#: one output channel (the planar sums: 0.62-0.76)
+DEF FPLG_MAX_IN_CHANNELS = 64
 DEF FPLG_MIN_ROW = 8
+DEF FPLG_DEEP_IN_CHANNELS = 17
+DEF FPLG_DEEP_MIN_ROW = 24
 
 
 def set_planar_filter_gradient(int mode):
@@ -1466,8 +1494,9 @@ def set_planar_filter_gradient(int mode):
 cdef bint _bpf_planar_gemm_pays(const Geom* g) noexcept nogil:
     """The planar GEMM's rule: <= FPLG_MAX_IN_CHANNELS input channels and output rows
     of >= FPLG_MIN_ROW pixels (each band row one stretch of the micro-kernel's
-    reduction)."""
-    return g.cb <= FPLG_MAX_IN_CHANNELS and g.small[2] >= FPLG_MIN_ROW
+    reduction), >= FPLG_DEEP_MIN_ROW from FPLG_DEEP_IN_CHANNELS input channels."""
+    return (g.cb <= FPLG_MAX_IN_CHANNELS and g.small[2] >= FPLG_MIN_ROW
+            and (g.cb < FPLG_DEEP_IN_CHANNELS or g.small[2] >= FPLG_DEEP_MIN_ROW))
 
 
 cdef isize _bpf_planar_rows(const Geom* g, isize itemsize, bint* gemm) noexcept nogil:
@@ -1476,7 +1505,7 @@ cdef isize _bpf_planar_rows(const Geom* g, isize itemsize, bint* gemm) noexcept 
     input x output channels <= FPL_BPF_MAX_CHANNELS, the planar GEMM (cd_fpl_bgm) for
     g _fpl_fits with any output channels where _bpf_planar_gemm_pays (either wherever it
     fits when forced, neither when off); none where the bands' partial gradients exceed
-    FPL_BPF_MAX_PARTS elements. The bands depend only on the shapes (their partial sums
+    FPL_BPF_MAX_PARTS bytes. The bands depend only on the shapes (their partial sums
     are added in band order, so they fix the bits): whole rows of about FPL_TASK_PIXELS
     output pixels (the GEMM: at most CD_FPLG_MAXROWS, and fewer until there are
     FPLG_MIN_BANDS bands while a band keeps FPLG_MIN_BAND_PIXELS), fewer while the
@@ -1509,7 +1538,9 @@ cdef isize _bpf_planar_rows(const Geom* g, isize itemsize, bint* gemm) noexcept 
             rows = (rows + 1) // 2
     rows = _fpl_band_rows(&cg, rows, FPL_BGM if gemm[0] else FPL_BPF, itemsize,
                           FPL_MAX_SCRATCH, &scratch)
-    if (g.batch * ((g.small[1] + rows - 1) // rows) * g.taps * g.cb * g.cs
+    # (16 MiB: more parts cost more to add than the GEMM saves, U-Net up4 at batch 16
+    # 0.72-0.81x with 16.8 MB of them)
+    if (g.batch * ((g.small[1] + rows - 1) // rows) * g.taps * g.cb * g.cs * itemsize
             > FPL_BPF_MAX_PARTS):
         return 0
     return rows

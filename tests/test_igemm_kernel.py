@@ -740,6 +740,7 @@ PLANAR_GEMM_BPF_CASES = [
     (1, 56, (9, 9), 2, 1, "SAME", (1, 50, 40)),
     (64, 33, (3, 3), 3, 1, "SAME", (1, 14, 300)),
     (1, 17, (1, 1), 1, 1, "VALID", (1, 900, 5)),
+    (40, 64, (3, 3), 1, 1, "SAME", (3, 41, 26)),    # parts of 23K elements, 9 bands
 ]
 
 
@@ -770,13 +771,19 @@ def test_planar_gemm_filter_gradient_rule_threads_and_nonfinite():
                                           np.empty(fs, np.float32), s, padding, "NHWC",
                                           None)
         return _conv.planar_filter_gradient(geom.kernel_args())
-    # the rule: <= 16 input channels, output rows of >= 8 pixels; few output channels
-    # keep the planar sums
+    # the rule: <= 64 input channels, output rows of >= 8 pixels (>= 24 from 17 input
+    # channels); few output channels keep the planar sums; at most 16 MiB of parts
     assert kind((1, 224, 224, 3), (7, 7, 3, 96), 2, [[0, 0], [1, 1], [1, 1], [0, 0]]) == 2
     assert kind((16, 64, 64, 3), (5, 5, 3, 128)) == 2          # DCGAN TF g4 turned round
     assert kind((1, 128, 128, 16), (3, 3, 16, 32), 1) == 2
     assert kind((1, 448, 448, 3), (3, 3, 3, 3)) == 1           # the planar sums
-    assert kind((1, 56, 56, 32), (3, 3, 32, 64), 1) == 0       # 32 input channels
+    assert kind((1, 56, 56, 32), (3, 3, 32, 64), 1) == 2       # 32 input channels
+    assert kind((1, 56, 56, 64), (3, 3, 64, 64), 1) == 2       # the stride-1 3x3 layer
+    assert kind((16, 56, 56, 64), (3, 3, 64, 64), 1) == 2      # ... 9.4 MB of parts
+    assert kind((1, 56, 56, 65), (3, 3, 65, 64), 1) == 0       # 65 input channels
+    assert kind((1, 32, 32, 64), (4, 4, 64, 128)) == 0         # rows of 16 pixels
+    assert kind((1, 48, 48, 64), (4, 4, 64, 128)) == 2         # rows of 24
+    assert kind((16, 256, 256, 32), (2, 2, 32, 64)) == 0       # 16.8 MB of parts
     assert kind((1, 16, 16, 3), (4, 4, 3, 64)) == 2            # rows of 8 pixels
     assert kind((1, 14, 14, 3), (4, 4, 3, 64)) == 0            # rows of 7
     # 1-D (height 1), through the driver (no public 1-D filter gradient)
