@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from . import _outcache
+from . import _conv, _outcache
 from ._threads import _parse_count
 
 __all__ = ["set_output_cache", "output_cache_info"]
@@ -29,6 +29,10 @@ DEFAULT_LIMIT_BYTES = 256 << 20
 
 #: Outputs of at least this many bytes come from the cache.
 MIN_BYTES = _outcache.MIN_BYTES
+
+#: The kernels' freed workspace blocks (the filter gradient's partial gradients and
+#: column buffers) kept between calls: the output cache's limit, at most this.
+WORKSPACE_MAX_BYTES = 64 << 20
 
 
 def _parse_limit(value, name):
@@ -41,8 +45,9 @@ def set_output_cache(max_bytes):
     ``None`` goes back to the default (``CDECONV_OUTPUT_CACHE_MB``, else 256 MiB).
     Lowering the limit frees the excess now; ``set_output_cache(0)`` empties the cache.
     """
-    _outcache.set_limit(_default_limit() if max_bytes is None
-                        else _parse_limit(max_bytes, "max_bytes"))
+    limit = _default_limit() if max_bytes is None else _parse_limit(max_bytes, "max_bytes")
+    _outcache.set_limit(limit)
+    _conv.set_workspace_limit(min(limit, WORKSPACE_MAX_BYTES))
 
 
 def output_cache_info():
@@ -74,7 +79,8 @@ def empty(shape, dtype, nbytes):
 
 
 try:
-    _outcache.set_limit(_default_limit())
+    set_output_cache(None)
 except ValueError as exc:       # a bad environment must not break ``import cdeconv``
     warnings.warn(f"{exc}; using the default of {DEFAULT_LIMIT_BYTES >> 20} MiB",
                   RuntimeWarning, stacklevel=2)
+    set_output_cache(DEFAULT_LIMIT_BYTES)

@@ -335,6 +335,94 @@ DEF BPF_OWN_MIN_PIXELS = 64    # ... and >= 64 output pixels
 DEF BPF_OWN_MIN_ROWS = 16      # ... as DW += cols^T @ DY: >= 16 filter rows
 
 
+# --------------------------------------------------------------------- workspace cache
+# The filter gradient's big buffers (parts, lane column buffers) come from a few blocks
+# kept between calls: freed to glibc, buffers of 2-10 MiB were trimmed back to the kernel
+# and paged in afresh on every call (page faults about 15 % of PyTorch-style DCGAN g2's
+# filter gradient at batch 16 in perf). _ws_take / _ws_give run with the GIL held (the
+# calls' set-up and clean-up, outside their nogil sections), so the table needs no lock;
+# a block taken is owned by one call until given back. Contents are never assumed.
+
+DEF WS_SLOTS = 4
+DEF WS_HEADER = 64          # bytes before the data: the block's capacity (64-aligned data)
+cdef void* _ws_blocks[WS_SLOTS]
+cdef size_t _ws_kept = 0            # bytes of the blocks kept (freed, not in use)
+cdef size_t _ws_limit = 64 << 20    # at most this many (set_workspace_limit)
+
+
+cdef void* _ws_take(size_t nbytes) noexcept:
+    """A buffer of >= nbytes: the smallest kept block that holds it (at most twice the
+    size plus 2 MiB), else a fresh one; NULL if it cannot be allocated. GIL held."""
+    cdef int i, best = -1
+    cdef size_t cap
+    cdef char* blk
+    for i in range(WS_SLOTS):
+        if _ws_blocks[i] != NULL:
+            cap = (<size_t*>_ws_blocks[i])[0]
+            if (nbytes <= cap <= 2 * nbytes + (2 << 20)
+                    and (best < 0 or cap < (<size_t*>_ws_blocks[best])[0])):
+                best = i
+    global _ws_kept
+    if best >= 0:
+        blk = <char*>_ws_blocks[best]
+        _ws_blocks[best] = NULL
+        _ws_kept -= (<size_t*>blk)[0]
+        return blk + WS_HEADER
+    blk = <char*>malloc(nbytes + WS_HEADER)
+    if blk == NULL:
+        return NULL
+    (<size_t*>blk)[0] = nbytes
+    return blk + WS_HEADER
+
+
+cdef void _ws_give(void* ptr) noexcept:
+    """Return a _ws_take buffer (NULL: nothing): kept while the kept blocks stay within
+    the limit (the least useful, smallest, evicted for a bigger one), else freed."""
+    cdef int i, slot = -1
+    cdef char* blk
+    cdef size_t cap
+    global _ws_kept
+    if ptr == NULL:
+        return
+    blk = <char*>ptr - WS_HEADER
+    cap = (<size_t*>blk)[0]
+    for i in range(WS_SLOTS):
+        if _ws_blocks[i] == NULL:
+            slot = i
+            break
+    if slot < 0:                        # all slots kept: drop the smallest if smaller
+        slot = 0
+        for i in range(1, WS_SLOTS):
+            if (<size_t*>_ws_blocks[i])[0] < (<size_t*>_ws_blocks[slot])[0]:
+                slot = i
+        if (<size_t*>_ws_blocks[slot])[0] >= cap:
+            free(blk)
+            return
+        _ws_kept -= (<size_t*>_ws_blocks[slot])[0]
+        free(_ws_blocks[slot])
+        _ws_blocks[slot] = NULL
+    if _ws_kept + cap > _ws_limit:
+        free(blk)
+        return
+    _ws_blocks[slot] = blk
+    _ws_kept += cap
+
+
+def set_workspace_limit(size_t nbytes):
+    """Keep at most nbytes of freed workspace blocks between calls (0: none; set with the
+    output cache's limit, at most 64 MiB, by cdeconv._memory); frees them all now.
+    Returns the bytes that were kept."""
+    global _ws_limit, _ws_kept
+    cdef int i
+    cdef size_t kept = _ws_kept
+    _ws_limit = nbytes
+    for i in range(WS_SLOTS):
+        free(_ws_blocks[i])
+        _ws_blocks[i] = NULL
+    _ws_kept = 0
+    return kept
+
+
 cdef isize _OWN_GEMM_MIN_N = 16   # the forward's own GEMM for >= this many channels
 
 
@@ -1583,7 +1671,7 @@ cdef int _run_bpf_planar(Geom* g, isize rows, bint gemm, const floating* X,
     n_tasks = g.batch * per_img
     n_threads = max(1, min(<isize>n_threads, n_tasks))
     S = <floating*>calloc(n_threads * scratch, sizeof(floating))
-    parts = <floating*>malloc(n_tasks * kc * sizeof(floating))
+    parts = <floating*>_ws_take(n_tasks * kc * sizeof(floating))
     try:
         if S == NULL or parts == NULL:
             raise MemoryError("cdeconv: cannot allocate the planar filter gradient's planes")
@@ -1608,7 +1696,7 @@ cdef int _run_bpf_planar(Geom* g, isize rows, bint gemm, const floating* X,
             _add_parts(parts, n_tasks, kc, g.cs, False, DW, n_threads)
     finally:
         free(S)
-        free(parts)
+        _ws_give(parts)
     return 0
 
 
@@ -1750,7 +1838,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         return
     if not _is_direct(&g):
         work_n = _work_elems(&g, rows, wc, n_rows)
-        work = <floating*>malloc(work_n * sizeof(floating))
+        work = <floating*>_ws_take(work_n * sizeof(floating))
         if work == NULL:
             raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
                               "-byte column buffer")
@@ -1772,15 +1860,15 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
                 _conv_backprop_filter(&g, &x[0], &dy[0], &dw[0], work, rows, wc,
                                       n_threads)
         finally:
-            free(work)
+            _ws_give(work)
         return
     # a deep GEMM (the pixels) with a small result: split the pixels, not the result.
     # Lanes (fixed per machine, never per thread count) each sum their own chunks into a
     # private gradient; the lanes are then added in lane order: bitwise reproducible.
     try:
         starts = <isize*>malloc((n_chunks + 1) * sizeof(isize))
-        parts = <floating*>malloc(lanes * kc * sizeof(floating))
-        lane_work = <floating*>malloc(lanes * work_n * sizeof(floating))
+        parts = <floating*>_ws_take(lanes * kc * sizeof(floating))
+        lane_work = <floating*>_ws_take(lanes * work_n * sizeof(floating))
         if starts == NULL or parts == NULL or lane_work == NULL:
             raise MemoryError("cdeconv: cannot allocate the filter-gradient lanes")
         starts[0] = 0
@@ -1792,10 +1880,10 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
                           starts, n_chunks, lane, lanes, own)
             _add_parts(parts, lanes, kc, g.cs, own == 1, &dw[0], n_threads)
     finally:
-        free(work)
+        _ws_give(work)
         free(starts)
-        free(parts)
-        free(lane_work)
+        _ws_give(parts)
+        _ws_give(lane_work)
 
 
 cdef void _ig_pack_blocks(const cd_geom* cg, const floating* W, floating* Wp,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import cdeconv
-from cdeconv import _memory, _reference
+from cdeconv import _geometry, _memory, _reference
 
 MIN = _memory.MIN_BYTES
 
@@ -215,3 +215,43 @@ def test_bad_environment_variable_warns_and_keeps_the_default():
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == _memory.DEFAULT_LIMIT_BYTES
     assert "CDECONV_OUTPUT_CACHE_MB" in out.stderr
+
+
+# ------------------------------------------------- the kernels' workspace blocks (_ws_*)
+
+def _filter_gradient_case(rng, batch, cin, cout, hw=16, k=4):
+    x = rng.standard_normal((batch, hw, hw, cin)).astype(np.float32)
+    dy = rng.standard_normal((batch, hw // 2, hw // 2, cout)).astype(np.float32)
+    return x, (k, k, cin, cout), dy
+
+
+@pytest.mark.parametrize("cin,cout,batch,hw,planar", [(128, 256, 16, 16, 0),
+                                                       (64, 64, 2, 64, 2), (3, 64, 2, 16, 2)],
+                         ids=["lanes", "planar-gemm", "planar-gemm-few"])
+def test_workspace_blocks_kept_between_calls_never_leak_into_results(cin, cout, batch, hw,
+                                                                     planar):
+    """The filter gradient's parts and column buffers come from blocks kept between
+    calls: a call after one that left NaN in every block gives the same bits as a call
+    in a fresh process's state (no stale value is ever read), and the blocks are kept
+    (set_output_cache(0) frees them; the limit follows the output cache's)."""
+    from cdeconv import _conv
+    rng = np.random.default_rng(cin + cout)
+    x, fs, dy = _filter_gradient_case(rng, batch, cin, cout, hw)
+    geom = _geometry.forward_geometry(2, x, np.empty(fs, np.float32), 2, "SAME", "NHWC",
+                                      None)
+    assert _conv.planar_filter_gradient(geom.kernel_args()) == planar
+    _conv.set_workspace_limit(0)                       # no blocks: fresh buffers
+    cdeconv.set_output_cache(None)
+    clean = cdeconv.conv2d_backprop_filter(x, fs, dy, 2, "SAME")
+    nan = cdeconv.conv2d_backprop_filter(np.full_like(x, np.nan), fs, dy, 2, "SAME")
+    assert np.isnan(nan).all()
+    again = cdeconv.conv2d_backprop_filter(x, fs, dy, 2, "SAME")   # in the NaN blocks
+    np.testing.assert_array_equal(again, clean)
+    want = _reference.conv_backprop_filter_nd(2, x.astype(np.float64), fs,
+                                              dy.astype(np.float64), 2, "SAME", "NHWC")
+    np.testing.assert_allclose(clean, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    cdeconv.set_output_cache(0)
+    assert _conv.set_workspace_limit(0) == 0           # set_output_cache(0) freed them
+    cdeconv.set_output_cache(None)
+    cdeconv.conv2d_backprop_filter(x, fs, dy, 2, "SAME")
+    assert _conv.set_workspace_limit(_memory.WORKSPACE_MAX_BYTES) > 0   # kept
