@@ -448,11 +448,17 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
 #else
     CD_T col[8][4 * CD_VL];
 #endif
+#ifdef CD_TR16
+    CD_T* rows[16];
+    for (int i = 0; i < 16; i++)
+        rows[i] = col[i];
+#else
     CD_T* rows[8];
-    const CD_T* a[8];
-    cd_isz dst[4 * CD_VL];
     for (int i = 0; i < 8; i++)
         rows[i] = col[i];
+#endif
+    const CD_T* a[8];
+    cd_isz dst[4 * CD_VL];
     for (cd_isz q = 0; q < nbig; q++)
         for (cd_isz c = c0; c < c1; c++)
             Yg[q * Cbig + c] = 0;
@@ -497,28 +503,39 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
             }
             if (nd == 0)
                 continue;
-            for (cd_isz c = c0; c < c1; c += MR) {
-                const int mr = (int)(c1 - c < MR ? c1 - c : MR);
-                for (int i = 0; i < mr; i++)
-                    a[i] = W + (t * Cb + c + i) * Csmall + grp * Cs;
-                CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, Cs, w, rows, w, 0);
+#ifdef CD_TR16
+            /* the tiles of a group of up to 16 channels (16 / MR whole tiles) fill col's
+             * rows, then turn round together: 12-16 of the 16 rows each 16 x 16 turn
+             * moves are used, not MR = 6-8 (a tile's sums and their order unchanged) */
+            const int G = 16 / MR * MR;
+#else
+            const int G = MR;
+#endif
+            for (cd_isz cg = c0; cg < c1; cg += G) {
+                const int ng = (int)(c1 - cg < G ? c1 - cg : G);
+                for (int c = 0; c < ng; c += MR) {
+                    const int mr = ng - c < MR ? ng - c : MR;
+                    for (int i = 0; i < mr; i++)
+                        a[i] = W + (t * Cb + cg + c + i) * Csmall + grp * Cs;
+                    CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, Cs, w, rows + c, w, 0);
+                }
                 cd_isz p = 0;
 #ifdef CD_TR16
-                /* 16 pixels at a time: the tile turned round in registers, then each
-                 * pixel's mr channels one masked vector add (the scalar adds were most
+                /* 16 pixels at a time: the group turned round in registers, then each
+                 * pixel's ng channels one masked vector add (the scalar adds were most
                  * of this loop's time on batch-1 generator heads) */
                 for (; p + 16 <= w; p += 16) {
                     CD_TR16(tr, 16, &col[0][p], 4 * CD_VL);
                     for (int e = 0; e < 16; e++)
                         if (dst[p + e] >= 0)
-                            CD_ADDN(Yg + dst[p + e] + c, tr + e * 16, mr);
+                            CD_ADDN(Yg + dst[p + e] + cg, tr + e * 16, ng);
                 }
 #endif
                 for (; p < w; p++) {
                     if (dst[p] < 0)
                         continue;
-                    CD_T* y = Yg + dst[p] + c;
-                    for (int i = 0; i < mr; i++)
+                    CD_T* y = Yg + dst[p] + cg;
+                    for (int i = 0; i < ng; i++)
                         y[i] += col[i][p];
                 }
             }
