@@ -1495,35 +1495,40 @@ cdef int _run_transpose_planar(const Geom* g, const floating* X, const floating*
 DEF ADD_PARTS_BLOCK = 1024     # _add_parts: elements of dw summed at a time
 
 
-cdef void _add_parts(const floating* parts, isize n_parts, isize kc, isize cs,
+cdef void _add_parts(floating* parts, isize n_parts, isize kc, isize cs,
                      bint transposed, floating* dw, int n_threads) noexcept nogil:
     """dw[j] := the n_parts partial gradients of kc elements each, added in part order
     (bitwise the same for every thread count). transposed: the parts hold DW^T (cs, K),
-    dw[j] is (k, n) = (j // cs, j % cs)."""
-    cdef isize j, i, t, jb, j0, j1
-    cdef floating acc
+    dw[j] is (k, n) = (j // cs, j % cs); they are summed into the first part, which is
+    then turned round into dw. (Otherwise the parts are left as they were.)"""
+    cdef isize j, t, jb, j0, j1, n0
+    cdef isize K = kc // cs
+    cdef floating* out = parts if transposed else dw
     cdef const floating* p
-    if not transposed:
-        # blocks of ADD_PARTS_BLOCK elements, each part's block added in turn (a stream
-        # per part, the block in L1; element by element the parts were 64 strided
-        # streams: 24 % of a 16-image 3x3 filter gradient in perf)
-        for jb in prange((kc + ADD_PARTS_BLOCK - 1) // ADD_PARTS_BLOCK, schedule='static',
-                         num_threads=n_threads):
-            j0 = jb * ADD_PARTS_BLOCK
-            j1 = min(kc, j0 + ADD_PARTS_BLOCK)
+    # blocks of ADD_PARTS_BLOCK elements, each part's block added in turn (a stream per
+    # part, the block in L1). Element by element, the parts were strided streams: 64
+    # parts 24 % of a 16-image 3x3 filter gradient in perf; turned round on the way,
+    # DW^T rows 8 KiB apart that fell in one L1 set, 17 % of PyTorch-style g2's at
+    # batch 16, stalled on those loads.
+    for jb in prange((kc + ADD_PARTS_BLOCK - 1) // ADD_PARTS_BLOCK, schedule='static',
+                     num_threads=n_threads):
+        j0 = jb * ADD_PARTS_BLOCK
+        j1 = min(kc, j0 + ADD_PARTS_BLOCK)
+        if not transposed:
             for j in range(j0, j1):
-                dw[j] = parts[j]
-            for t in range(1, n_parts):
-                p = parts + t * kc
-                for j in range(j0, j1):
-                    dw[j] = dw[j] + p[j]
-        return
-    for j in prange(kc, schedule='static', num_threads=n_threads):
-        i = (j % cs) * (kc // cs) + j // cs if transposed else j
-        acc = parts[i]
+                out[j] = parts[j]
         for t in range(1, n_parts):
-            acc = acc + parts[t * kc + i]
-        dw[j] = acc
+            p = parts + t * kc
+            for j in range(j0, j1):
+                out[j] = out[j] + p[j]
+    if transposed:
+        # DW^T (cs, K) -> dw (K, cs), 16 rows of DW^T at a time
+        for jb in prange((cs + 15) // 16, schedule='static', num_threads=n_threads):
+            n0 = jb * 16
+            if floating is float:
+                cd_transpose_f(dw + n0, cs, min(<isize>16, cs - n0), K, parts + n0 * K, K)
+            else:
+                cd_transpose_d(dw + n0, cs, min(<isize>16, cs - n0), K, parts + n0 * K, K)
 
 
 #: the planar filter gradient: 0 never, 1 by its rule, 2 the planar sums wherever they
