@@ -1060,6 +1060,20 @@ def bpf_own_fits(tuple shapes, bint channels_first=False):
     return _bpf_own_fits(&g)
 
 
+cdef void _transpose_blocks(floating* dst, isize ldd, isize n, isize K,
+                            const floating* src, isize lds, isize blk,
+                            int n_threads) noexcept nogil:
+    """dst[k * ldd + p] := src[p * lds + k] for p < n, k < K (cd_transpose), blk rows of
+    src a task."""
+    cdef isize b, p
+    for b in prange((n + blk - 1) // blk, schedule='static', num_threads=n_threads):
+        p = b * blk
+        if floating is float:
+            cd_transpose_f(dst + p, ldd, min(blk, n - p), K, src + p * lds, lds)
+        else:
+            cd_transpose_d(dst + p, ldd, min(blk, n - p), K, src + p * lds, lds)
+
+
 cdef void _bpf_own(isize npix, isize M, isize N, const floating* A, isize lda,
                    const floating* B, isize ldb, floating* C,
                    int n_threads) noexcept nogil:
@@ -1069,7 +1083,7 @@ cdef void _bpf_own(isize npix, isize M, isize N, const floating* A, isize lda,
     npix. Falls back to BLAS (the same product) when its buffers cannot be allocated."""
     cdef isize blk = cd_ig_block_f() if floating is float else cd_ig_block_d()
     cdef isize n_pan = (N + blk - 1) // blk, n_rb = (M + BPF_OWN_ROWS - 1) // BPF_OWN_ROWS
-    cdef isize n_tasks = n_pan * n_rb, task, i, p, i0, c0
+    cdef isize n_tasks = n_pan * n_rb, task, i0, c0
     cdef int nt = max(1, min(n_threads, n_tasks))
     cdef floating* At = <floating*>malloc(M * npix * sizeof(floating))
     cdef floating* S = <floating*>malloc(nt * CD_BPF_KC * blk * sizeof(floating))
@@ -1079,12 +1093,7 @@ cdef void _bpf_own(isize npix, isize M, isize N, const floating* A, isize lda,
         _gemm_tiled(TRANS, NO_TRANS, M, N, npix, A, lda, 0, B, ldb, 0, C, N, 0, 1,
                     n_threads, 1)
         return
-    for i in prange((npix + 255) // 256, schedule='static', num_threads=n_threads):
-        p = i * 256
-        if floating is float:
-            cd_transpose_f(At + p, npix, min(<isize>256, npix - p), M, A + p * lda, lda)
-        else:
-            cd_transpose_d(At + p, npix, min(<isize>256, npix - p), M, A + p * lda, lda)
+    _transpose_blocks(At, npix, npix, M, A, lda, 256, n_threads)
     for task in prange(n_tasks, schedule='static', num_threads=nt):
         i0 = (task % n_rb) * BPF_OWN_ROWS
         c0 = (task // n_rb) * blk
@@ -1501,7 +1510,7 @@ cdef void _add_parts(floating* parts, isize n_parts, isize kc, isize cs,
     (bitwise the same for every thread count). transposed: the parts hold DW^T (cs, K),
     dw[j] is (k, n) = (j // cs, j % cs); they are summed into the first part, which is
     then turned round into dw. (Otherwise the parts are left as they were.)"""
-    cdef isize j, t, jb, j0, j1, n0
+    cdef isize j, t, jb, j0, j1
     cdef isize K = kc // cs
     cdef floating* out = parts if transposed else dw
     cdef const floating* p
@@ -1522,13 +1531,8 @@ cdef void _add_parts(floating* parts, isize n_parts, isize kc, isize cs,
             for j in range(j0, j1):
                 out[j] = out[j] + p[j]
     if transposed:
-        # DW^T (cs, K) -> dw (K, cs), 16 rows of DW^T at a time
-        for jb in prange((cs + 15) // 16, schedule='static', num_threads=n_threads):
-            n0 = jb * 16
-            if floating is float:
-                cd_transpose_f(dw + n0, cs, min(<isize>16, cs - n0), K, parts + n0 * K, K)
-            else:
-                cd_transpose_d(dw + n0, cs, min(<isize>16, cs - n0), K, parts + n0 * K, K)
+        # DW^T (cs, K) -> dw (K, cs), 16 rows of DW^T a task
+        _transpose_blocks(dw, cs, cs, K, parts, K, 16, n_threads)
 
 
 #: the planar filter gradient: 0 never, 1 by its rule, 2 the planar sums wherever they
