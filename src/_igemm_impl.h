@@ -442,21 +442,18 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
     const cd_isz nbig = npix / (SD * SH * SW) * BD * BH * BW;
     CD_T* Yg = Y + grp * Cb;
 #ifdef CD_TR16
-    /* 16 rows so a 16 x 16 block turns round in registers (rows past mr: zeros, unused) */
+    /* 16 rows so a 16 x 16 block turns round in registers (rows past a group: read by
+     * the turn, never added) */
     CD_T col[16][4 * CD_VL] = {{0}};
     CD_T tr[16 * 16];
 #else
     CD_T col[8][4 * CD_VL];
 #endif
-#ifdef CD_TR16
-    CD_T* rows[16];
-    for (int i = 0; i < 16; i++)
+    /* col's rows: those of one group of tiles (below) */
+    enum { NROWS = sizeof(col) / sizeof(col[0]) };
+    CD_T* rows[NROWS];
+    for (int i = 0; i < NROWS; i++)
         rows[i] = col[i];
-#else
-    CD_T* rows[8];
-    for (int i = 0; i < 8; i++)
-        rows[i] = col[i];
-#endif
     const CD_T* a[8];
     cd_isz dst[4 * CD_VL];
     for (cd_isz q = 0; q < nbig; q++)
@@ -503,14 +500,10 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
             }
             if (nd == 0)
                 continue;
-#ifdef CD_TR16
-            /* the tiles of a group of up to 16 channels (16 / MR whole tiles) fill col's
-             * rows, then turn round together: 12-16 of the 16 rows each 16 x 16 turn
+            /* the tiles of a group of up to NROWS channels (whole tiles) fill col's rows,
+             * then are added together: with 16 rows, 12-16 of the 16 each 16 x 16 turn
              * moves are used, not MR = 6-8 (a tile's sums and their order unchanged) */
-            const int G = 16 / MR * MR;
-#else
-            const int G = MR;
-#endif
+            const int G = NROWS / MR * MR;
             for (cd_isz cg = c0; cg < c1; cg += G) {
                 const int ng = (int)(c1 - cg < G ? c1 - cg : G);
                 for (int c = 0; c < ng; c += MR) {
