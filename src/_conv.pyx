@@ -1194,12 +1194,13 @@ DEF FT_TASK_COLUMNS = 64        # output channels per task
 
 
 def forward_taps_fits(tuple shapes):
-    """Whether the tap-rows forward (algo 5) takes this geometry: 1-D/2-D, one group, no
-    dilation along the width, at most CD_GT_MAX_TAPS kernel rows."""
+    """Whether the tap-rows forward (algo 5) takes this geometry: 1-D/2-D (a depth of one
+    plane reading its own: no depth padding), one group, no dilation along the width, at
+    most CD_GT_MAX_TAPS kernel rows."""
     cdef Geom g
     _make_geom(&g, shapes, False)
     return (g.groups == 1 and g.k[0] == 1 and g.big[0] == 1 and g.small[0] == 1
-            and g.d[2] == 1 and g.k[1] <= CD_GT_MAX_TAPS)
+            and g.pad[0] == 0 and g.d[2] == 1 and g.k[1] <= CD_GT_MAX_TAPS)
 
 
 cdef void _ft_pad_band(const Geom* g, const floating* X, floating* Xp, isize b0,
@@ -1302,13 +1303,15 @@ DEF FPL_MAX_ROW_SCRATCH = 4194304  # the planes of one output row, at most
 
 
 cdef bint _fpl_fits(const Geom* g, isize max_cs=CD_FPL_MAXCO) noexcept nogil:
-    """Whether the planar kernels take g: 1-D/2-D, one group, 1 to max_cs output
-    channels, at most CD_FPL_MAXKW kernel columns, and the planes of one output row
-    within FPL_MAX_ROW_SCRATCH elements (a row is never split, so a 2**25-wide row from
-    huge padding goes to im2col + GEMM, which splits it)."""
+    """Whether the planar kernels take g: 1-D/2-D (a depth of one plane reading its own:
+    no depth padding, with which a 1-plane conv3d of depth stride >= 2 reads only
+    zeros), one group, 1 to max_cs output channels, at most CD_FPL_MAXKW kernel
+    columns, and the planes of one output row within FPL_MAX_ROW_SCRATCH elements (a
+    row is never split, so a 2**25-wide row from huge padding goes to im2col + GEMM,
+    which splits it)."""
     cdef cd_geom cg
     if not (g.groups == 1 and g.k[0] == 1 and g.big[0] == 1 and g.small[0] == 1
-            and 1 <= g.cs <= max_cs and g.k[2] <= CD_FPL_MAXKW):
+            and g.pad[0] == 0 and 1 <= g.cs <= max_cs and g.k[2] <= CD_FPL_MAXKW):
         return False
     _fill_cd_geom(g, &cg)
     return cd_fpl_scratch_f(&cg, 1) <= FPL_MAX_ROW_SCRATCH
@@ -1421,13 +1424,14 @@ DEF TPL_MAX_SCRATCH = 262144
 
 
 cdef bint _tpl_fits(const Geom* g) noexcept nogil:
-    """Whether the planar transposed conv takes g: channels-last, 1-D/2-D, one group, 1
+    """Whether the planar transposed conv takes g: channels-last, 1-D/2-D (no depth
+    padding: see _fpl_fits), one group, 1
     to CD_FPL_MAXCO big-side channels, at most CD_FPL_MAXKW kernel columns and
     CD_TPL_MAXS column strides, at most CD_MAX_TAPS taps, and the planes of one big
     row within FPL_MAX_ROW_SCRATCH elements (rows are never split)."""
     cdef cd_geom cg
     if not (not g.cfirst and g.groups == 1 and g.k[0] == 1 and g.big[0] == 1
-            and g.small[0] == 1 and 1 <= g.cb <= CD_FPL_MAXCO
+            and g.small[0] == 1 and g.pad[0] == 0 and 1 <= g.cb <= CD_FPL_MAXCO
             and g.k[2] <= CD_FPL_MAXKW and g.s[2] <= CD_TPL_MAXS
             and g.taps <= CD_MAX_TAPS):
         return False

@@ -110,6 +110,36 @@ def test_adjoint_identities_all_ranks(n, cf, groups, rng):
     assert abs(np.vdot(f, y) - np.vdot(w, dw)) <= 1e-10 * scale
 
 
+@pytest.mark.parametrize("depth_pad", [[1, 0], [1, 1], [0, 1], [2, 0]])
+@pytest.mark.parametrize("couts", [(4, 3), (1, 2), (9, 24)], ids=["4-3", "1-2", "9-24"])
+def test_one_plane_conv3d_with_depth_padding(depth_pad, couts, rng):
+    """A conv3d of one depth plane, 1-deep kernel and depth stride 2 with one plane of
+    padding before it reads only the padding: its forward and transposed results and
+    filter gradient are zeros. The 2-D kernels (tap rows, planar forward / transposed / filter gradient)
+    that take one-plane 3-D layers as 2-D ones once gave the 2-D result there
+    (tests/test_fuzz_properties.py found it); with the padding after the plane only,
+    the 2-D result is the right one and they may take it."""
+    cin, cout = couts
+    pads = [[0, 0], depth_pad, [1, 1], [0, 2], [0, 0]]
+    x = dyadic(rng, (2, 1, 6, 7, cin), np.float64)
+    w = dyadic(rng, (1, 3, 3, cin, cout), np.float64)
+    f = cdeconv.conv3d(x, w, [2, 1, 1], pads)
+    np.testing.assert_array_equal(f, _reference.conv_nd(3, x, w, [2, 1, 1], pads, "NDHWC"))
+    y = dyadic(rng, f.shape, np.float64)
+    for dt in (np.float32, np.float64):
+        xt, wt, yt = x.astype(dt), w.astype(dt), y.astype(dt)
+        # TF's transposed filter layout [kernel..., out, in] is the forward's [.., in, out]
+        tx = cdeconv.conv3d_transpose(yt, wt, xt.shape, [2, 1, 1], pads)
+        np.testing.assert_array_equal(
+            tx, _reference.conv_transpose_nd(3, yt, wt, xt.shape, [2, 1, 1], pads, "NDHWC"))
+        dw = nn._backprop_filter_nd(3, xt, w.shape, yt, [2, 1, 1], pads, "NDHWC", None)
+        np.testing.assert_array_equal(
+            dw, _reference.conv_backprop_filter_nd(3, xt, w.shape, yt, [2, 1, 1], pads,
+                                                   "NDHWC"))
+    if depth_pad in ([1, 0], [1, 1]):      # every output plane reads padding
+        assert not f.any() and not tx.any() and not dw.any()
+
+
 @pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("padding", ["SAME", "VALID", [[1, 0], [2, 1]]])
 def test_backprop_filter_is_the_finite_difference_gradient(data_format, padding, rng):
