@@ -1425,10 +1425,10 @@ DEF TPL_MAX_SCRATCH = 262144
 
 cdef bint _tpl_fits(const Geom* g) noexcept nogil:
     """Whether the planar transposed conv takes g: channels-last, 1-D/2-D (no depth
-    padding: see _fpl_fits), one group, 1
-    to CD_FPL_MAXCO big-side channels, at most CD_FPL_MAXKW kernel columns and
-    CD_TPL_MAXS column strides, at most CD_MAX_TAPS taps, and the planes of one big
-    row within FPL_MAX_ROW_SCRATCH elements (rows are never split)."""
+    padding: see _fpl_fits), one group, 1 to CD_FPL_MAXCO big-side channels, at most
+    CD_FPL_MAXKW kernel columns and CD_TPL_MAXS column strides, at most CD_MAX_TAPS
+    taps, and the planes of one big row within FPL_MAX_ROW_SCRATCH elements (rows are
+    never split)."""
     cdef cd_geom cg
     if not (not g.cfirst and g.groups == 1 and g.k[0] == 1 and g.big[0] == 1
             and g.small[0] == 1 and g.pad[0] == 0 and 1 <= g.cb <= CD_FPL_MAXCO
