@@ -1878,6 +1878,10 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     # a deep GEMM (the pixels) with a small result: split the pixels, not the result.
     # Lanes (fixed per machine, never per thread count) each sum their own chunks into a
     # private gradient; the lanes are then added in lane order: bitwise reproducible.
+    # They have column buffers of their own: the shared one goes back first (it may
+    # serve as one of theirs).
+    _ws_give(work)
+    work = NULL
     try:
         starts = <isize*>malloc((n_chunks + 1) * sizeof(isize))
         parts = <floating*>_ws_take(lanes * kc * sizeof(floating))
