@@ -47,12 +47,19 @@ static inline int CD_CAT(cd_ig_mr_, CD_SUF)(int nv)
  * forward tap rows, whose taps are a fixed stride apart)
  * Every output lane is one chain of fused multiply-adds in the fixed order (t, k):
  * the result does not depend on the tile, the task split or the thread count.
- * y[i] receives the first nc <= NV*VL channels. */
+ * y[i] receives the first nc <= NV*VL channels.
+ * next (cd_igmkp_ only; one vector, nt = 1): the first of the MR * K contiguous elements
+ * the next tile's rows hold, fetched in address order while this tile runs, MR lines for
+ * each line of a row it reads: the filter then streams from memory as one sequential
+ * run. Without it each row is fetched CD_PF_AHEAD elements ahead; 8 such rows 4 KiB
+ * apart (pixel lanes on DCGAN TF g1 at batch 1: 1024-channel rows) came from memory at
+ * about half the rate. Only the fetches differ, never a sum. */
 static inline __attribute__((always_inline)) void
-CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* const* a,
-                         const CD_T* const* bt, cd_isz K, cd_isz ldb, CD_T* const* y,
-                         cd_isz nc, cd_isz astep)
+CD_CAT(cd_igmkp_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* const* a,
+                          const CD_T* const* bt, cd_isz K, cd_isz ldb, CD_T* const* y,
+                          cd_isz nc, cd_isz astep, const CD_T* next)
 {
+    enum { LINE = 64 / sizeof(CD_T) };
     CD_VEC acc[8][8];
     const cd_isz nr = (cd_isz)NV * CD_VL;
     for (int i = 0; i < MR; i++)
@@ -82,11 +89,15 @@ CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* cons
             }
             /* one vector of lanes: every broadcast element is used once per k, so the
              * rows are streamed (pixel lanes on 16 pixels: DCGAN TF g1 at batch 1 streams
-             * its 52 MB filter through 8 rows at a time); fetch each row CD_PF_AHEAD
-             * elements ahead, once per cache line */
-            if (NV == 1 && (k & (64 / (cd_isz)sizeof(CD_T) - 1)) == 0)
-                for (int i = 0; i < MR; i++)
-                    __builtin_prefetch(ap[i] + k + CD_PF_AHEAD);
+             * its 52 MB filter through 8 rows at a time); fetched once per cache line */
+            if (NV == 1 && (k & (LINE - 1)) == 0) {
+                if (next)
+                    for (int l = 0; l < MR; l++)
+                        __builtin_prefetch(next + MR * k + l * LINE, 0, 2);
+                else
+                    for (int i = 0; i < MR; i++)
+                        __builtin_prefetch(ap[i] + k + CD_PF_AHEAD);
+            }
         }
     }
     if (nc == nr) {
@@ -103,6 +114,14 @@ CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* cons
                 y[i][c] = acc[i][c / CD_VL][c % CD_VL];
         }
     }
+}
+
+static inline __attribute__((always_inline)) void
+CD_CAT(cd_igmk_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* const* a,
+                         const CD_T* const* bt, cd_isz K, cd_isz ldb, CD_T* const* y,
+                         cd_isz nc, cd_isz astep)
+{
+    CD_CAT(cd_igmkp_, CD_SUF)(MR, NV, nt, a, bt, K, ldb, y, nc, astep, NULL);
 }
 
 static void
@@ -405,39 +424,6 @@ CD_CAT(cd_igpack_, CD_SUF)(const cd_geom* g, const CD_T* W, CD_T* Wp, cd_isz grp
  * in place, so every filter element is loaded once; each (tap, MR channels) tile is
  * then added into the big side. */
 
-/* One tile of 8 channels on one vector of pixels (the pixel lanes' tile on batch-1
- * heads): col[i] = sum over k < K of a[i][k] * bt[k*VL : (k+1)*VL], the sums and their
- * order those of cd_igmk_ (MR = 8, NV = 1). Only the prefetch differs: with next (the
- * first of the 8 * K contiguous elements the next tile reads), that block is fetched
- * in address order, 8 lines per line of a row this tile reads, so the filter streams
- * from memory as one sequential run; the per-row fetches of cd_igmk_ ask for 8 rows
- * 4 KiB apart at once (DCGAN TF g1: 1024-channel rows), which the memory took at about
- * half the rate. Without next (rows not contiguous: groups), cd_igmk_'s fetches. */
-static inline void
-CD_CAT(cd_pl8_, CD_SUF)(const CD_T* const* a, const CD_T* bt, cd_isz K, CD_T* const* y,
-                        const CD_T* next)
-{
-    enum { LINE = 64 / sizeof(CD_T) };
-    CD_VEC acc[8];
-    for (int i = 0; i < 8; i++)
-        acc[i] = (CD_VEC){0};
-    for (cd_isz k = 0; k < K; k++) {
-        const CD_VEC b = CD_CAT(cd_load_, CD_SUF)(bt + k * CD_VL);
-        for (int i = 0; i < 8; i++)
-            acc[i] += a[i][k] * b;
-        if ((k & (LINE - 1)) == 0) {
-            if (next)
-                for (int l = 0; l < 8; l++)
-                    __builtin_prefetch(next + 8 * k + l * LINE, 0, 2);
-            else
-                for (int i = 0; i < 8; i++)
-                    __builtin_prefetch(a[i] + k + CD_PF_AHEAD);
-        }
-    }
-    for (int i = 0; i < 8; i++)
-        __builtin_memcpy(y[i], &acc[i], sizeof(CD_VEC));
-}
-
 /* Xt (group grp) := the small side transposed, in chunks of up to CD_IG_NV vectors of
  * pixels: Xt[(grp * ceil(npix / pb) + j) * Cs * pb + k * w + p] = X[j*pb + p, grp*Cs + k]
  * for the chunk's width w = min(pb, npv - j*pb) (npv = npix rounded up to CD_VL, zeros
@@ -545,16 +531,20 @@ CD_CAT(cd_plrun_, CD_SUF)(const cd_geom* g, cd_isz npix, const CD_T* Xt, const C
                     for (int i = 0; i < mr; i++)
                         a[i] = W + (t * Cb + cg + c + i) * Csmall + grp * Cs;
                     if (mr == 8 && NV == 1) {
-                        /* the next tile's rows: this group's next 8, else the first 8
-                         * of the next tap's (contiguous when there is one group) */
+                        /* the next tile's rows: this range's next ones, else the
+                         * first of the next tap's (contiguous when there is one group;
+                         * a full tile here means c1 - c0 >= 8) */
                         const CD_T* next = NULL;
                         if (Csmall == Cs) {
                             if (cg + c + 8 < c1)
                                 next = a[0] + 8 * Cs;
-                            else if (t + 1 < T && c0 + 8 <= c1)
+                            else if (t + 1 < T)
                                 next = W + ((t + 1) * Cb + c0) * Cs;
                         }
-                        CD_CAT(cd_pl8_, CD_SUF)(a, bt, Cs, rows + c, next);
+                        /* (one vector: w = CD_VL, a constant the loop's addressing
+                         * folds in) */
+                        CD_CAT(cd_igmkp_, CD_SUF)(8, 1, 1, a, &bt, Cs, CD_VL, rows + c,
+                                                  CD_VL, 0, next);
                     } else
                         CD_CAT(cd_igmk_any_, CD_SUF)(mr, NV, 1, a, &bt, Cs, w, rows + c, w, 0);
                 }
