@@ -1849,25 +1849,28 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     if fpl_rows and not _run_bpf_planar(&g, fpl_rows, fpl_gemm, &x[0], &dy[0], &dw[0],
                                         n_threads):
         return
-    if not _is_direct(&g):
+    cdef bint direct = _is_direct(&g)
+    if not direct:
         work_n = _work_elems(&g, rows, wc, n_rows)
-        work = <floating*>_ws_take(work_n * sizeof(floating))
-        if work == NULL:
-            raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
-                              "-byte column buffer")
     cdef int lanes = _MAX_TILES
     cdef isize kc = g.taps * g.cb * g.groups * g.cs, n_chunks = 0, r0 = 0, i, lane
     cdef isize* starts = NULL
     cdef floating* parts = NULL
     cdef floating* lane_work = NULL
     cdef int own = _bpf_own_fits(&g)
-    if (lanes > 1 and work != NULL and wc == g.small[2]
+    if (lanes > 1 and not direct and wc == g.small[2]
             and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES
             and work_n * lanes * <isize>sizeof(floating) <= LANE_WORK_BYTES):
         while r0 < n_rows:
             r0 = _chunk_end(&g, r0, rows, n_rows)
             n_chunks += 1
     if n_chunks < lanes:
+        # one column buffer (none for the direct GEMM); the lanes below have their own
+        if not direct:
+            work = <floating*>_ws_take(work_n * sizeof(floating))
+            if work == NULL:
+                raise MemoryError(f"cdeconv: cannot allocate a "
+                                  f"{work_n * sizeof(floating)}-byte column buffer")
         try:
             with nogil:
                 _conv_backprop_filter(&g, &x[0], &dy[0], &dw[0], work, rows, wc,
@@ -1878,10 +1881,6 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     # a deep GEMM (the pixels) with a small result: split the pixels, not the result.
     # Lanes (fixed per machine, never per thread count) each sum their own chunks into a
     # private gradient; the lanes are then added in lane order: bitwise reproducible.
-    # They have column buffers of their own: the shared one goes back first (it may
-    # serve as one of theirs).
-    _ws_give(work)
-    work = NULL
     try:
         starts = <isize*>malloc((n_chunks + 1) * sizeof(isize))
         parts = <floating*>_ws_take(lanes * kc * sizeof(floating))
@@ -1897,7 +1896,6 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
                           starts, n_chunks, lane, lanes, own)
             _add_parts(parts, lanes, kc, g.cs, own == 1, &dw[0], n_threads)
     finally:
-        _ws_give(work)
         free(starts)
         _ws_give(parts)
         _ws_give(lane_work)
