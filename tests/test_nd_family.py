@@ -111,15 +111,15 @@ def test_adjoint_identities_all_ranks(n, cf, groups, rng):
 
 
 @pytest.mark.parametrize("depth_pad", [[1, 0], [1, 1], [0, 1], [2, 0]])
-@pytest.mark.parametrize("couts", [(4, 3), (1, 2), (9, 24)], ids=["4-3", "1-2", "9-24"])
-def test_one_plane_conv3d_with_depth_padding(depth_pad, couts, rng):
+@pytest.mark.parametrize("channels", [(4, 3), (1, 2), (9, 24)], ids=["4-3", "1-2", "9-24"])
+def test_one_plane_conv3d_with_depth_padding(depth_pad, channels, rng):
     """A conv3d of one depth plane, 1-deep kernel and depth stride 2 with one plane of
     padding before it reads only the padding: its forward and transposed results and
-    filter gradient are zeros. The 2-D kernels (tap rows, planar forward / transposed / filter gradient)
-    that take one-plane 3-D layers as 2-D ones once gave the 2-D result there
-    (tests/test_fuzz_properties.py found it); with the padding after the plane only,
-    the 2-D result is the right one and they may take it."""
-    cin, cout = couts
+    filter gradient are zeros. The 2-D kernels (tap rows, planar forward / transposed /
+    filter gradient) that take one-plane 3-D layers as 2-D ones once gave the 2-D
+    result there (tests/test_fuzz_properties.py found it); with the padding after the
+    plane only, the 2-D result is the right one and they may take it."""
+    cin, cout = channels
     pads = [[0, 0], depth_pad, [1, 1], [0, 2], [0, 0]]
     x = dyadic(rng, (2, 1, 6, 7, cin), np.float64)
     w = dyadic(rng, (1, 3, 3, cin, cout), np.float64)
