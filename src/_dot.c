@@ -161,13 +161,11 @@ static inline void cd_next(cd_isz q[4], const cd_isz n[3])
 /* ---- AVX-512 (32 vector registers, masked tails) ---- */
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
-/* dst[k * ds + j] := src[j * ss + k] for j, k < 16: a 16x16 block transposed in
- * registers (unpack pairs of rows, then 2x2 blocks, then 128-bit lanes twice). */
-static inline void cd_tr16_avx512(float* dst, cd_isz ds, const float* src, cd_isz ss)
+/* The 16 x 16 transpose of r[0..16) in registers (unpack pairs of rows, then 2x2
+ * blocks, then 128-bit lanes twice). */
+static inline __attribute__((always_inline)) void cd_tr16net_avx512(__m512* r)
 {
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++)
-        r[i] = _mm512_loadu_ps(src + i * ss);
+    __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -187,8 +185,32 @@ static inline void cd_tr16_avx512(float* dst, cd_isz ds, const float* src, cd_is
         r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
     }
+}
+
+/* dst[k * ds + j] := src[j * ss + k] for j, k < 16: a 16x16 block transposed in
+ * registers. */
+static inline void cd_tr16_avx512(float* dst, cd_isz ds, const float* src, cd_isz ss)
+{
+    __m512 r[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_loadu_ps(src + i * ss);
+    cd_tr16net_avx512(r);
     for (int i = 0; i < 16; i++)
         _mm512_storeu_ps(dst + i * ds, r[i]);
+}
+
+/* The same for j < nj, k < nk (1..16 each): masked loads and stores touch nothing
+ * else (no scalar tails). */
+static inline void cd_tr16m_avx512(float* dst, cd_isz ds, const float* src, cd_isz ss,
+                                   int nj, int nk)
+{
+    const __mmask16 mk = (__mmask16)((1u << nk) - 1u), mj = (__mmask16)((1u << nj) - 1u);
+    __m512 r[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = i < nj ? _mm512_maskz_loadu_ps(mk, src + i * ss) : _mm512_setzero_ps();
+    cd_tr16net_avx512(r);
+    for (int i = 0; i < nk; i++)
+        _mm512_mask_storeu_ps(dst + i * ds, mj, r[i]);
 }
 
 #define CD_T float
@@ -199,6 +221,7 @@ static inline void cd_tr16_avx512(float* dst, cd_isz ds, const float* src, cd_is
 #define CD_MAXACC 16
 #define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p)))
 #define CD_TR16(dst, ds, src, ss) cd_tr16_avx512((dst), (ds), (src), (ss))
+#define CD_TR16M(dst, ds, src, ss, nj, nk) cd_tr16m_avx512((dst), (ds), (src), (ss), (nj), (nk))
 /* y[0 .. n) += s[0 .. n), n <= 16: one masked vector add */
 #define CD_ADDN(y, s, n) do {                                                        \
         const __mmask16 m_ = (__mmask16)((1u << (n)) - 1u);                          \
@@ -207,6 +230,7 @@ static inline void cd_tr16_avx512(float* dst, cd_isz ds, const float* src, cd_is
     } while (0)
 #include "_dot_impl.h"
 #undef CD_ADDN
+#undef CD_TR16M
 #undef CD_TR16
 #undef CD_T
 #undef CD_SUF

@@ -359,7 +359,20 @@ CD_CAT(cd_tpose_, CD_SUF)(CD_T* P, cd_isz ldp, cd_isz n, cd_isz K, const CD_T* s
                           cd_isz stride)
 {
     cd_isz p0 = 0;
-#ifdef CD_TR16
+#ifdef CD_TR16M
+    /* the tails (p past the last 16, k past the last 16) as masked blocks */
+    for (; p0 < n; p0 += 16) {
+        const int nj = (int)(n - p0 < 16 ? n - p0 : 16);
+        for (cd_isz k = 0; k < K; k += 16) {
+            const int nk = (int)(K - k < 16 ? K - k : 16);
+            if (nj == 16 && nk == 16)
+                CD_TR16(P + k * ldp + p0, ldp, src + p0 * stride + k, stride);
+            else
+                CD_TR16M(P + k * ldp + p0, ldp, src + p0 * stride + k, stride, nj, nk);
+        }
+    }
+    return;
+#elif defined(CD_TR16)
     const cd_isz k16 = K / 16 * 16;
     for (; p0 + 16 <= n; p0 += 16) {
         for (cd_isz k = 0; k < k16; k += 16)
@@ -758,21 +771,7 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
                 continue;
             }
             const CD_T* xr = X + ((b * SD + sd) * SH + sh) * SW * Csmall + grp * Cs;
-            cd_isz w0 = 0;
-#ifdef CD_TR16
-            /* CD_TR16(dst, ds, src, ss): dst[k * ds + j] := src[j * ss + k], j, k < 16 */
-            for (; w0 + 16 <= SW && Cs >= 16; w0 += 16) {
-                cd_isz k = 0;
-                for (; k + 16 <= Cs; k += 16)
-                    CD_TR16(row + k * kst + L + w0, kst, xr + w0 * Csmall + k, Csmall);
-                for (; k < Cs; k++)
-                    for (cd_isz j = 0; j < 16; j++)
-                        row[k * kst + L + w0 + j] = xr[(w0 + j) * Csmall + k];
-            }
-#endif
-            for (; w0 < SW; w0++)
-                for (cd_isz k = 0; k < Cs; k++)
-                    row[k * kst + L + w0] = xr[w0 * Csmall + k];
+            CD_CAT(cd_tpose_, CD_SUF)(row + L, kst, SW, Cs, xr, Csmall);
         }
     }
     {
@@ -828,44 +827,46 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
                 c0 += mr;
             }
         }
-        /* interleave the phases along W (and the channels) into the big rows */
+        /* interleave the phases along W (and the channels) into the big rows: the
+         * lanes f = q * PW + qw of buffer row (pw, c) go to Y's zw = s2 * qw + pw */
         for (cd_isz q = 0; q < nq; q++) {
             CD_T* yr = Y + (bz * BH + zf + q * s1) * BW * Cbig + grp * Cb;
-            cd_isz c16 = 0;
-#ifdef CD_TR16
-            /* 16 channels x 16 outputs of a phase at a time, transposed in registers */
-            c16 = Cb / 16 * 16;
+#ifdef CD_TR16M
+            /* blocks of (16 outputs of a phase) x (up to 16 channels) transposed in
+             * registers, masked at the edges */
+            if (Cbig == Cb && s2 * Cb <= 16 && BW >= s2) {
+                /* one group: the s2 x Cb buffer rows (pw * Cb + c, stride nbuf) are
+                 * one block, whose rows qw are consecutive in Y (the big columns
+                 * s2 * qw .. s2 * qw + s2 - 1, all their channels) */
+                const cd_isz nw = BW / s2, R = s2 * Cb;
+                const CD_T* src = buf + q * PW;
+                for (cd_isz qw = 0; qw < nw; qw += 16)
+                    CD_TR16M(yr + qw * R, R, src + qw, nbuf, (int)R,
+                             (int)(nw - qw < 16 ? nw - qw : 16));
+                /* the last big column's phases when s2 does not divide BW */
+                for (cd_isz e = 0; e < BW % s2 * Cb; e++)
+                    yr[nw * R + e] = src[e * nbuf + nw];
+                continue;
+            }
             for (cd_isz pw = 0; pw < s2 && pw < BW; pw++) {
                 const cd_isz nw = (BW - pw + s2 - 1) / s2;
                 const CD_T* src = buf + pw * Cb * nbuf + q * PW;
-                cd_isz qw = 0;
-                for (; qw + 16 <= nw; qw += 16)
-                    for (cd_isz c = 0; c < c16; c += 16)
-                        CD_TR16(yr + (s2 * qw + pw) * Cbig + c, s2 * Cbig,
-                                src + c * nbuf + qw, nbuf);
-                if (qw < nw) {
-                    /* the last < 16 outputs: through a block (the buffer's lanes past
-                     * nw exist, they are dropped here) */
-                    CD_T tmp[16 * 16];
-                    for (cd_isz c = 0; c < c16; c += 16) {
-                        CD_TR16(tmp, 16, src + c * nbuf + qw, nbuf);
-                        for (cd_isz r = 0; qw + r < nw; r++)
-                            __builtin_memcpy(yr + (s2 * (qw + r) + pw) * Cbig + c,
-                                             tmp + r * 16, 16 * sizeof(CD_T));
-                    }
-                }
+                for (cd_isz qw = 0; qw < nw; qw += 16)
+                    for (cd_isz c = 0; c < Cb; c += 16)
+                        CD_TR16M(yr + (s2 * qw + pw) * Cbig + c, s2 * Cbig,
+                                 src + c * nbuf + qw, nbuf, (int)(Cb - c < 16 ? Cb - c : 16),
+                                 (int)(nw - qw < 16 ? nw - qw : 16));
+            }
+#else
+            for (cd_isz pw = 0; pw < s2 && pw < BW; pw++) {
+                const cd_isz nw = (BW - pw + s2 - 1) / s2, ys = s2 * Cbig;
+                const CD_T* src = buf + pw * Cb * nbuf + q * PW;
+                CD_T* yp = yr + pw * Cbig;
+                for (cd_isz qw = 0; qw < nw; qw++)
+                    for (cd_isz c = 0; c < Cb; c++)
+                        yp[qw * ys + c] = src[c * nbuf + qw];
             }
 #endif
-            /* the other channels one phase at a time: output zw = s2 * qw + pw */
-            if (c16 < Cb)
-                for (cd_isz pw = 0; pw < s2 && pw < BW; pw++) {
-                    const cd_isz nw = (BW - pw + s2 - 1) / s2, ys = s2 * Cbig;
-                    const CD_T* src = buf + pw * Cb * nbuf + q * PW;
-                    CD_T* yp = yr + pw * Cbig;
-                    for (cd_isz qw = 0; qw < nw; qw++)
-                        for (cd_isz c = c16; c < Cb; c++)
-                            yp[qw * ys + c] = src[c * nbuf + qw];
-                }
         }
     }
 }
