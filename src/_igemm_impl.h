@@ -908,7 +908,7 @@ CD_CAT(cd_srdims_, CD_SUF)(const cd_geom* g, cd_isz rb, cd_isz* qlo, cd_isz* QW,
     *QW = (hi - lo + 1 + CD_VL - 1) / CD_VL * CD_VL;
     *LP = (o1 - lo + CD_VL - 1) / CD_VL * CD_VL;
     *RW = *LP + (*QW > g->small[2] ? *QW : (g->small[2] + CD_VL - 1) / CD_VL * CD_VL);
-    *scratch = rb * g->cb * g->k[2] * *RW + g->cs * pb + 8 * pb + s2 * *QW;
+    *scratch = rb * g->cb * g->k[2] * *RW + g->cs * pb + 8 * pb + g->cb * s2 * *QW;
 }
 
 static void
@@ -1013,39 +1013,56 @@ CD_CAT(cd_srrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
             }
         }
     }
-    /* per big row and channel: the tap rows summed into phase rows (tap columns in
-     * order, each shifted by its offset), then the phases interleaved into Y's row */
+    /* per big row: each channel's tap rows summed into phase rows (tap columns in
+     * order, each shifted by its offset), ph[(r * Cb + c) * QW + q] for big column
+     * zw = s2 * (q + qlo) + r, then the phases interleaved into Y's row */
     for (cd_isz zr = 0; zr < nrows; zr++) {
         CD_T* yr = Y + ((bz * BH + zh0 + zr) * BW) * Cbig + grp * Cb;
+        __builtin_memset(ph, 0, (size_t)(Cb * s2 * QW) * sizeof(CD_T));
         for (cd_isz c = 0; c < Cb; c++) {
             const CD_T* tr = T + (zr * Cb + c) * KW * RW + LP;
-            __builtin_memset(ph, 0, (size_t)(s2 * QW) * sizeof(CD_T));
             for (cd_isz j = 0; j < KW; j++) {
-                CD_T* restrict pr = ph + jr[j] * QW;
+                CD_T* restrict pr = ph + (jr[j] * Cb + c) * QW;
                 const CD_T* restrict tj = tr + j * RW - jo[j];
                 for (cd_isz q = 0; q < QW; q++)
                     pr[q] += tj[q];
             }
-            if (s2 == 2 && Cbig == 1) {
-                const CD_T* restrict e0 = ph - qlo;
-                const CD_T* restrict e1 = ph + QW - qlo;
-                const cd_isz nw2 = BW / 2;
-                for (cd_isz q = 0; q < nw2; q++) {
-                    yr[2 * q] = e0[q];
-                    yr[2 * q + 1] = e1[q];
-                }
-                if (BW % 2)
-                    yr[BW - 1] = e0[nw2];
-                continue;
+        }
+        if (s2 == 2 && Cbig == 1) {
+            const CD_T* restrict e0 = ph - qlo;
+            const CD_T* restrict e1 = ph + QW - qlo;
+            const cd_isz nw2 = BW / 2;
+            for (cd_isz q = 0; q < nw2; q++) {
+                yr[2 * q] = e0[q];
+                yr[2 * q + 1] = e1[q];
             }
-            for (cd_isz r = 0; r < s2 && r < BW; r++) {
-                const CD_T* restrict e = ph + r * QW - qlo;
+            if (BW % 2)
+                yr[BW - 1] = e0[nw2];
+            continue;
+        }
+#ifdef CD_TR16M
+        if (Cbig == Cb && s2 * Cb <= 16 && BW >= s2) {
+            /* one group: the s2 x Cb phase rows are one block whose rows q are
+             * consecutive in Y (big columns s2 * q .. s2 * q + s2 - 1, all channels),
+             * transposed in registers 16 columns at a time */
+            const cd_isz nw = BW / s2, R = s2 * Cb;
+            const CD_T* src = ph - qlo;
+            for (cd_isz q = 0; q < nw; q += 16)
+                CD_TR16M(yr + q * R, R, src + q, QW, (int)R, (int)(nw - q < 16 ? nw - q : 16));
+            /* the last big column's phases when s2 does not divide BW */
+            for (cd_isz e = 0; e < BW % s2 * Cb; e++)
+                yr[nw * R + e] = src[e * QW + nw];
+            continue;
+        }
+#endif
+        for (cd_isz r = 0; r < s2 && r < BW; r++)
+            for (cd_isz c = 0; c < Cb; c++) {
+                const CD_T* restrict e = ph + (r * Cb + c) * QW - qlo;
                 CD_T* restrict yc = yr + r * Cbig + c;
                 const cd_isz nq = (BW - r + s2 - 1) / s2, ys = s2 * Cbig;
                 for (cd_isz q = 0; q < nq; q++)
                     yc[q * ys] = e[q];
             }
-        }
     }
 }
 
