@@ -220,6 +220,8 @@ static inline void cd_tr16m_avx512(float* dst, cd_isz ds, const float* src, cd_i
 #define CD_VL 16
 #define CD_MAXACC 16
 #define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p)))
+/* p[0 .. n) := the first n lanes of v, 0 < n < 16: one masked store */
+#define CD_STN(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1u), (__m512)(v))
 #define CD_TR16(dst, ds, src, ss) cd_tr16_avx512((dst), (ds), (src), (ss))
 #define CD_TR16M(dst, ds, src, ss, nj, nk) cd_tr16m_avx512((dst), (ds), (src), (ss), (nj), (nk))
 /* y[0 .. n) += s[0 .. n), n <= 16: one masked vector add */
@@ -239,6 +241,7 @@ static inline void cd_tr16m_avx512(float* dst, cd_isz ds, const float* src, cd_i
 #undef CD_IG_NV
 #undef CD_IG_ACC
 #undef CD_TAIL
+#undef CD_STN
 
 #define CD_T double
 #define CD_SUF d_avx512
@@ -247,6 +250,7 @@ static inline void cd_tr16m_avx512(float* dst, cd_isz ds, const float* src, cd_i
 #define CD_VL 8
 #define CD_MAXACC 16
 #define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1u), (p)))
+#define CD_STN(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1u), (__m512d)(v))
 #include "_dot_impl.h"
 #undef CD_T
 #undef CD_SUF
@@ -255,6 +259,7 @@ static inline void cd_tr16m_avx512(float* dst, cd_isz ds, const float* src, cd_i
 #undef CD_IG_NV
 #undef CD_IG_ACC
 #undef CD_TAIL
+#undef CD_STN
 #pragma GCC pop_options
 #endif
 
