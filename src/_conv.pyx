@@ -847,13 +847,18 @@ cdef inline isize _chunk_end(const Geom* g, isize r0, isize rows_per_chunk,
 # Drivers
 # ---------------------------------------------------------------------------------
 
+cdef inline isize _chunk_pixels(const Geom* g, isize rows_per_chunk, isize cols_per_chunk,
+                                isize n_rows) noexcept nogil:
+    """The most small-side pixels of a chunk of rows_per_chunk whole rows, or of
+    cols_per_chunk columns of one row when that is less than a row (_chunk_cols)."""
+    return (min(rows_per_chunk, n_rows) * g.small[2]
+            if cols_per_chunk == g.small[2] else cols_per_chunk)
+
+
 cdef inline isize _work_elems(const Geom* g, isize rows_per_chunk, isize cols_per_chunk,
                               isize n_rows) noexcept nogil:
-    """Elements of the column buffer for chunks of rows_per_chunk whole rows, or of
-    cols_per_chunk columns of one row when that is less than a row (_chunk_cols)."""
-    cdef isize pixels = (min(rows_per_chunk, n_rows) * g.small[2]
-                         if cols_per_chunk == g.small[2] else cols_per_chunk)
-    return pixels * g.groups * g.taps * g.cb
+    """Elements of the column buffer for those chunks."""
+    return _chunk_pixels(g, rows_per_chunk, cols_per_chunk, n_rows) * g.groups * g.taps * g.cb
 
 
 cdef inline bint _next_chunk(const Geom* g, isize rows_per_chunk, isize cols_per_chunk,
@@ -1074,19 +1079,30 @@ cdef void _transpose_blocks(floating* dst, isize ldd, isize n, isize K,
             cd_transpose_d(dst + p, ldd, min(blk, n - p), K, src + p * lds, lds)
 
 
+cdef inline isize _bpf_own_elems(isize npix, isize M, int n_threads,
+                                 isize blk) noexcept nogil:
+    """Scratch elements of _bpf_own for up to npix pixels: A turned round, then one
+    CD_BPF_KC x panel block (blk: cd_ig_block of the dtype) per thread."""
+    return M * npix + max(n_threads, 1) * CD_BPF_KC * blk
+
+
 cdef void _bpf_own(isize npix, isize M, isize N, const floating* A, isize lda,
                    const floating* B, isize ldb, floating* C,
-                   int n_threads) noexcept nogil:
+                   int n_threads, floating* scratch) noexcept nogil:
     """C (M, N) += A^T @ B, A (npix, M) and B (npix, N) rows lda / ldb apart, on the
     micro-kernel (cd_gemm_bpf): A transposed once, tasks of (BPF_OWN_ROWS rows, one panel
     of columns), each writing its own block of C; every element's order is fixed by
-    npix. Falls back to BLAS (the same product) when its buffers cannot be allocated."""
+    npix. scratch: _bpf_own_elems(npix, M, n_threads) elements, or NULL to allocate them
+    here; falls back to BLAS (the same product) when they cannot be allocated."""
     cdef isize blk = cd_ig_block_f() if floating is float else cd_ig_block_d()
     cdef isize n_pan = (N + blk - 1) // blk, n_rb = (M + BPF_OWN_ROWS - 1) // BPF_OWN_ROWS
     cdef isize n_tasks = n_pan * n_rb, task, i0, c0
     cdef int nt = max(1, min(n_threads, n_tasks))
-    cdef floating* At = <floating*>malloc(M * npix * sizeof(floating))
-    cdef floating* S = <floating*>malloc(nt * CD_BPF_KC * blk * sizeof(floating))
+    cdef floating* At = scratch
+    cdef floating* S = scratch + M * npix if scratch != NULL else NULL
+    if scratch == NULL:
+        At = <floating*>malloc(M * npix * sizeof(floating))
+        S = <floating*>malloc(nt * CD_BPF_KC * blk * sizeof(floating))
     if At == NULL or S == NULL:
         free(At)
         free(S)
@@ -1103,28 +1119,31 @@ cdef void _bpf_own(isize npix, isize M, isize N, const floating* A, isize lda,
         else:
             cd_gemm_bpf_d(i0, min(M, i0 + BPF_OWN_ROWS), c0, min(N, c0 + blk), npix,
                           At, npix, B, ldb, C, N, S + threadid() * CD_BPF_KC * blk)
-    free(At)
-    free(S)
+    if scratch == NULL:
+        free(At)
+        free(S)
 
 
 cdef void _bpf_chunk(const Geom* g, const floating* X, const floating* DY, floating* DW,
                      floating* work, isize r0, isize r1, isize w0, isize w1,
-                     int n_threads, int own) noexcept nogil:
+                     int n_threads, int own, floating* own_buf) noexcept nogil:
     """DW += the filter gradient of small rows [r0, r1), columns [w0, w1): the columns, then
     DW_g += cols_g^T @ DY_g (tiled over DW: each element's sum over the chunk's pixels
     runs inside one BLAS call), or on the micro-kernel (``own`` from _bpf_own_fits) DW^T
     (Cs, K) += DY^T @ cols (own 1: DW then holds the transposed gradient) or DW += cols^T
-    @ DY (own 2)."""
+    @ DY (own 2); own_buf: _bpf_own's scratch (or NULL)."""
     cdef isize SP = g.small[0] * g.small[1] * g.small[2]
     cdef isize C_small = g.groups * g.cs
     cdef isize SW = g.small[2], K = g.taps * g.cb
     cdef isize npix = (r1 - r0) * (w1 - w0), q0 = r0 * SW + w0, b, p0, ld, gs
     cdef const floating* cols = _columns(g, X, r0, r1, w0, w1, work, n_threads, &ld, &gs)
     if own == 1:
-        _bpf_own(npix, g.cs, K, DY + q0 * C_small, C_small, cols, ld, DW, n_threads)
+        _bpf_own(npix, g.cs, K, DY + q0 * C_small, C_small, cols, ld, DW, n_threads,
+                 own_buf)
         return
     if own == 2:
-        _bpf_own(npix, K, g.cs, cols, ld, DY + q0 * C_small, C_small, DW, n_threads)
+        _bpf_own(npix, K, g.cs, cols, ld, DY + q0 * C_small, C_small, DW, n_threads,
+                 own_buf)
         return
     if not g.cfirst:
         # DW_g (K, Cs) += cols_g^T (K, npix) @ DY[pixels, g*Cs:(g+1)*Cs] (npix, Cs)
@@ -1140,20 +1159,43 @@ cdef void _bpf_chunk(const Geom* g, const floating* X, const floating* DY, float
                     DW, C_small, g.cs, g.groups, n_threads, 1)
 
 
+cdef inline isize _bpf_scratch_elems(const Geom* g, isize pixels, int n_threads,
+                                    bint whole, isize blk) noexcept nogil:
+    """Scratch elements of the micro-kernel filter gradient (own from _bpf_own_fits,
+    else 0) for chunks of up to ``pixels``: with ``whole`` (_conv_backprop_filter) DW^T
+    for own 1, then _bpf_own's buffers."""
+    cdef int own = _bpf_own_fits(g)
+    cdef isize K = g.taps * g.cb
+    if own == 0:
+        return 0
+    return ((K * g.cs if whole and own == 1 else 0)
+            + _bpf_own_elems(pixels, g.cs if own == 1 else K, n_threads, blk))
+
+
 cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating* DY,
                                 floating* DW, floating* work, isize rows_per_chunk,
-                                isize cols_per_chunk, int n_threads) noexcept nogil:
+                                isize cols_per_chunk, int n_threads,
+                                floating* own_buf) noexcept nogil:
     """DW := d<conv(X, W), DY>/dW, the filter gradient (TF's conv2d_backprop_filter).
 
     X : IN big side; DY : IN small side (the gradient of the forward output);
     DW : OUT (taps, Cb, G*Cs), overwritten; chunk by chunk (_bpf_chunk), in order.
+    own_buf: _bpf_scratch_elems(whole) elements kept between calls (_ws_take), or NULL
+    to allocate them here (freed to glibc, buffers of 1-2 MiB came back as fresh pages
+    on every call: U-Net up2's at batch 1 ran 1.5x slower).
     """
     cdef isize n_rows = g.batch * g.small[0] * g.small[1]
     cdef isize nr = 0, nw = 0, r0, r1, w0, w1, i, K = g.taps * g.cb
     cdef floating* DWt = NULL
+    cdef floating* own_scratch = own_buf
     cdef int own = _bpf_own_fits(g)
     if own == 1:
-        DWt = <floating*>calloc(K * g.cs, sizeof(floating))
+        if own_buf != NULL:
+            DWt = own_buf
+            own_scratch = own_buf + K * g.cs
+            memset(DWt, 0, K * g.cs * sizeof(floating))
+        else:
+            DWt = <floating*>calloc(K * g.cs, sizeof(floating))
         if DWt == NULL:
             own = 0
     if DWt == NULL:                 # else DW is written whole from DWt at the end
@@ -1162,26 +1204,29 @@ cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating
     while _next_chunk(g, rows_per_chunk, cols_per_chunk, n_rows, &nr, &nw, &r0, &r1,
                       &w0, &w1):
         _bpf_chunk(g, X, DY, DWt if DWt != NULL else DW, work, r0, r1, w0, w1,
-                   n_threads, own)
+                   n_threads, own, own_scratch)
     if DWt != NULL:
         for i in prange(K, schedule='static', num_threads=n_threads):
             for r0 in range(g.cs):
                 DW[i * g.cs + r0] = DWt[r0 * K + i]
-        free(DWt)
+        if own_buf == NULL:
+            free(DWt)
 
 
 cdef void _bpf_lane(const Geom* g, const floating* X, const floating* DY, floating* part,
                     floating* work, const isize* starts, isize n_chunks, isize lane,
-                    isize lanes, int own) noexcept nogil:
+                    isize lanes, int own, floating* own_buf) noexcept nogil:
     """Lane ``lane`` of the lane-parallel filter gradient: part := the gradient of chunks
     lane, lane + lanes, ... (single-threaded, one untiled GEMM per chunk; transposed,
-    (Cs, K), with own 1: see _bpf_chunk)."""
+    (Cs, K), with own 1: see _bpf_chunk; own_buf: the lane's _bpf_own scratch or
+    NULL)."""
     cdef isize i
     for i in range(g.taps * g.cb * g.groups * g.cs):
         part[i] = 0
     i = lane
     while i < n_chunks:
-        _bpf_chunk(g, X, DY, part, work, starts[i], starts[i + 1], 0, g.small[2], 1, own)
+        _bpf_chunk(g, X, DY, part, work, starts[i], starts[i + 1], 0, g.small[2], 1, own,
+                   own_buf)
         i += lanes
 
 
@@ -1857,7 +1902,10 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
     cdef isize* starts = NULL
     cdef floating* parts = NULL
     cdef floating* lane_work = NULL
+    cdef floating* own_buf = NULL
     cdef int own = _bpf_own_fits(&g)
+    cdef isize pixels = _chunk_pixels(&g, rows, wc, n_rows), own_n
+    cdef isize blk = cd_ig_block_f() if floating is float else cd_ig_block_d()
     if (lanes > 1 and not direct and wc == g.small[2]
             and kc * lanes * <isize>sizeof(floating) <= LANE_DW_BYTES
             and work_n * lanes * <isize>sizeof(floating) <= LANE_WORK_BYTES):
@@ -1871,12 +1919,17 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
             if work == NULL:
                 raise MemoryError(f"cdeconv: cannot allocate a "
                                   f"{work_n * sizeof(floating)}-byte column buffer")
+        # the micro-kernel's scratch, kept between calls too (NULL: allocated inside)
+        own_n = _bpf_scratch_elems(&g, pixels, n_threads, True, blk)
+        if own_n:
+            own_buf = <floating*>_ws_take(own_n * sizeof(floating))
         try:
             with nogil:
                 _conv_backprop_filter(&g, &x[0], &dy[0], &dw[0], work, rows, wc,
-                                      n_threads)
+                                      n_threads, own_buf)
         finally:
             _ws_give(work)
+            _ws_give(own_buf)
         return
     # a deep GEMM (the pixels) with a small result: split the pixels, not the result.
     # Lanes (fixed per machine, never per thread count) each sum their own chunks into a
@@ -1887,18 +1940,23 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         lane_work = <floating*>_ws_take(lanes * work_n * sizeof(floating))
         if starts == NULL or parts == NULL or lane_work == NULL:
             raise MemoryError("cdeconv: cannot allocate the filter-gradient lanes")
+        own_n = _bpf_scratch_elems(&g, pixels, 1, False, blk)
+        if own_n:
+            own_buf = <floating*>_ws_take(lanes * own_n * sizeof(floating))
         starts[0] = 0
         for i in range(n_chunks):
             starts[i + 1] = _chunk_end(&g, starts[i], rows, n_rows)
         with nogil:
             for lane in prange(lanes, schedule='static', num_threads=min(n_threads, lanes)):
                 _bpf_lane(&g, &x[0], &dy[0], parts + lane * kc, lane_work + lane * work_n,
-                          starts, n_chunks, lane, lanes, own)
+                          starts, n_chunks, lane, lanes, own,
+                          own_buf + lane * own_n if own_buf != NULL else NULL)
             _add_parts(parts, lanes, kc, g.cs, own == 1, &dw[0], n_threads)
     finally:
         free(starts)
         _ws_give(parts)
         _ws_give(lane_work)
+        _ws_give(own_buf)
 
 
 cdef void _ig_pack_blocks(const cd_geom* cg, const floating* W, floating* Wp,
