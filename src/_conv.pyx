@@ -408,6 +408,15 @@ cdef void _ws_give(void* ptr) noexcept:
     _ws_kept += cap
 
 
+cdef void* _ws_take_zero(size_t nbytes) noexcept:
+    """_ws_take, zeroed (the scratch calloc gave before: a kept block holds old data, and
+    zeroing warm memory costs less than the fresh pages calloc handed out)."""
+    cdef void* p = _ws_take(nbytes)
+    if p != NULL:
+        memset(p, 0, nbytes)
+    return p
+
+
 def set_workspace_limit(size_t nbytes):
     """Keep at most nbytes of freed workspace blocks between calls (0: none; set with the
     output cache's limit, at most 64 MiB, by cdeconv._memory); frees them all now.
@@ -1442,7 +1451,7 @@ cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W
     n_threads = max(1, min(<isize>n_threads, n_tasks))
     # zeroed once: the planes' indices outside the image are never written (see
     # cd_fplrun_)
-    S = <floating*>calloc(n_threads * scratch, sizeof(floating))
+    S = <floating*>_ws_take_zero(n_threads * scratch * sizeof(floating))
     if S == NULL:
         raise MemoryError("cdeconv: cannot allocate the planar forward's planes")
     try:
@@ -1458,7 +1467,7 @@ cdef int _run_forward_planar(const Geom* g, const floating* X, const floating* W
                     cd_fpl_run_d(&cg, X, W, Y, n, oy0, min(OH, oy0 + rows),
                                  S + tid * scratch)
     finally:
-        free(S)
+        _ws_give(S)
     return 0
 
 
@@ -1520,9 +1529,9 @@ cdef int _run_transpose_planar(const Geom* g, const floating* X, const floating*
     per_img = (BH + rows - 1) // rows
     n_tasks = g.batch * per_img
     n_threads = max(1, min(<isize>n_threads, n_tasks))
-    Wp = <floating*>malloc(w_n * sizeof(floating))
+    Wp = <floating*>_ws_take(w_n * sizeof(floating))
     # zeroed once: the planes' indices outside the small rows are never written
-    S = <floating*>calloc(n_threads * scratch, sizeof(floating))
+    S = <floating*>_ws_take_zero(n_threads * scratch * sizeof(floating))
     try:
         if S == NULL or Wp == NULL:
             raise MemoryError("cdeconv: cannot allocate the planar transposed conv's planes")
@@ -1545,8 +1554,8 @@ cdef int _run_transpose_planar(const Geom* g, const floating* X, const floating*
                     cd_tpl_run_d(&cg, X, Wp, Y, n, iy0, min(BH, iy0 + rows),
                                  S + tid * scratch)
     finally:
-        free(S)
-        free(Wp)
+        _ws_give(S)
+        _ws_give(Wp)
     return 0
 
 
@@ -1728,7 +1737,7 @@ cdef int _run_bpf_planar(Geom* g, isize rows, bint gemm, const floating* X,
     per_img = (OH + rows - 1) // rows
     n_tasks = g.batch * per_img
     n_threads = max(1, min(<isize>n_threads, n_tasks))
-    S = <floating*>calloc(n_threads * scratch, sizeof(floating))
+    S = <floating*>_ws_take_zero(n_threads * scratch * sizeof(floating))
     parts = <floating*>_ws_take(n_tasks * kc * sizeof(floating))
     try:
         if S == NULL or parts == NULL:
@@ -1753,7 +1762,7 @@ cdef int _run_bpf_planar(Geom* g, isize rows, bint gemm, const floating* X,
                                  min(OH, oy0 + rows), rows, S + tid * scratch)
             _add_parts(parts, n_tasks, kc, g.cs, False, DW, n_threads)
     finally:
-        free(S)
+        _ws_give(S)
         _ws_give(parts)
     return 0
 
@@ -2007,7 +2016,7 @@ cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
     n_rb = (n_rows + rows - 1) // rows
     n_tasks = g.groups * n_rb
     try:
-        raw = <char*>malloc(wp_n * sizeof(floating) + 64)
+        raw = <char*>_ws_take(wp_n * sizeof(floating) + 64)
         if raw == NULL:
             raise MemoryError(f"cdeconv: cannot allocate the {wp_n * sizeof(floating)}"
                               "-byte packed filter")
@@ -2027,7 +2036,7 @@ cdef int _run_direct(Geom* g, const floating* X, const floating* W, floating* Y,
                 else:
                     cd_dr_run_d(&cg, X, Wp, Y, grp, r0, min(n_rows, r0 + rows))
     finally:
-        free(raw)
+        _ws_give(raw)
     return 0
 
 
@@ -2197,7 +2206,7 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
     n_ph = 1 if forward else g.s[0] * g.s[1] * g.s[2]
     ng = g.groups * n_cblk
     try:
-        raw = <char*>malloc(wp_n * sizeof(floating) + 64)
+        raw = <char*>_ws_take(wp_n * sizeof(floating) + 64)
         zero = <floating*>calloc(max(c_in, <isize>1), sizeof(floating))
         n_out = <isize*>malloc(n_ph * sizeof(isize))
         bad = <int*>calloc(ng, sizeof(int))
@@ -2253,7 +2262,7 @@ cdef int _run_igemm(Geom* g, const floating* X, const floating* W, floating* Y,
                             cd_ig_run_d(&cg, g.batch, X, Wp, Y, zero, grp, cb_i * blk, ph,
                                         j0, min(n_out[ph], j0 + tb))
     finally:
-        free(raw)
+        _ws_give(raw)
         free(zero)
         free(n_out)
         free(bad)
@@ -2281,7 +2290,7 @@ cdef int _run_pixel_lanes(Geom* g, const floating* X, const floating* W, floatin
                                 // 8 * 8))
     n_cb = (g.cb + cblk - 1) // cblk
     n_tasks = g.groups * n_cb
-    Xt = <floating*>malloc(g.groups * nch * pb * max(g.cs, <isize>1) * sizeof(floating))
+    Xt = <floating*>_ws_take(g.groups * nch * pb * max(g.cs, <isize>1) * sizeof(floating))
     if Xt == NULL:
         raise MemoryError("cdeconv: cannot allocate the transposed input")
     try:
@@ -2300,7 +2309,7 @@ cdef int _run_pixel_lanes(Geom* g, const floating* X, const floating* W, floatin
                 else:
                     cd_pl_run_d(&cg, npix, Xt, W, Y, grp, c0, min(g.cb, c0 + cblk))
     finally:
-        free(Xt)
+        _ws_give(Xt)
     return 0
 
 
@@ -2387,8 +2396,8 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
         cd_pr_sizes_d(&cg, rb, &sc, &zn)
     try:
         # zeroed once: the planes' zero columns are never written (cd_pr_run)
-        S = <floating*>calloc(n_threads * sc, sizeof(floating))
-        zero = <floating*>calloc(max(zn, <isize>1), sizeof(floating))
+        S = <floating*>_ws_take_zero(n_threads * sc * sizeof(floating))
+        zero = <floating*>_ws_take_zero(max(zn, <isize>1) * sizeof(floating))
         if S == NULL or zero == NULL:
             raise MemoryError(f"cdeconv: cannot allocate {n_threads * sc * sizeof(floating)}"
                               " bytes of phase-rows scratch")
@@ -2403,8 +2412,8 @@ cdef int _run_phase_rows(Geom* g, const floating* X, const floating* W, floating
                     cd_pr_run_d(&cg, X, W, Y, S + tid * sc, zero, rb, bt.grp, bt.bz, bt.zh0,
                                 min(g.big[1], bt.zh0 + rb))
     finally:
-        free(S)
-        free(zero)
+        _ws_give(S)
+        _ws_give(zero)
     return 0
 
 
@@ -2482,7 +2491,7 @@ cdef int _run_scatter_rows(Geom* g, const floating* X, const floating* W, floati
     n_hb = (g.big[1] + rb - 1) // rb
     n_tasks = g.groups * planes * n_hb
     n_threads = min(<isize>_threads_for(g, n_threads), n_tasks)
-    S = <floating*>malloc(n_threads * sc * sizeof(floating))
+    S = <floating*>_ws_take(n_threads * sc * sizeof(floating))
     if S == NULL:
         raise MemoryError(f"cdeconv: cannot allocate {n_threads * sc * sizeof(floating)}"
                           " bytes of scatter-rows scratch")
@@ -2498,7 +2507,7 @@ cdef int _run_scatter_rows(Geom* g, const floating* X, const floating* W, floati
                     cd_sr_run_d(&cg, X, W, Y, S + tid * sc, rb, bt.grp, bt.bz, bt.zh0,
                                 min(g.big[1], bt.zh0 + rb))
     finally:
-        free(S)
+        _ws_give(S)
     return 0
 
 
@@ -2678,8 +2687,8 @@ cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* 
     t_n = max(P * p.cs, p.ay * p.mx * p.cb)
     per_thread = max(v_n + m_n + t_n, max(p.ay * p.rx + 1, 9 * p.nr) * p.cs) + 16
     try:
-        U = <floating*>malloc(P * p.cs * p.np * sizeof(floating))
-        S = <floating*>malloc(n_threads * per_thread * sizeof(floating))
+        U = <floating*>_ws_take(P * p.cs * p.np * sizeof(floating))
+        S = <floating*>_ws_take(n_threads * per_thread * sizeof(floating))
         bad = <int*>calloc(n_threads, sizeof(int))
         if U == NULL or S == NULL or bad == NULL:
             raise MemoryError(f"cdeconv: cannot allocate "
@@ -2718,8 +2727,8 @@ cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* 
         for tid in range(n_threads):
             fail |= bad[tid]
     finally:
-        free(U)
-        free(S)
+        _ws_give(U)
+        _ws_give(S)
         free(bad)
     return fail
 
@@ -2743,7 +2752,7 @@ cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize 
         return 0
     if not _is_direct(g):
         work_n = _work_elems(g, rows, wc, n_rows)
-        work = <floating*>malloc(work_n * sizeof(floating))
+        work = <floating*>_ws_take(work_n * sizeof(floating))
         if work == NULL:
             raise MemoryError(f"cdeconv: cannot allocate a {work_n * sizeof(floating)}"
                               "-byte column buffer")
@@ -2754,7 +2763,7 @@ cdef int _run(Geom* g, const floating* X, const floating* W, floating* Y, isize 
             else:
                 _conv_forward(g, X, W, Y, work, rows, wc, n_threads)
     finally:
-        free(work)
+        _ws_give(work)
     return 0
 
 
