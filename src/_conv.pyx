@@ -867,7 +867,8 @@ cdef inline isize _chunk_pixels(const Geom* g, isize rows_per_chunk, isize cols_
 cdef inline isize _work_elems(const Geom* g, isize rows_per_chunk, isize cols_per_chunk,
                               isize n_rows) noexcept nogil:
     """Elements of the column buffer for those chunks."""
-    return _chunk_pixels(g, rows_per_chunk, cols_per_chunk, n_rows) * g.groups * g.taps * g.cb
+    return (_chunk_pixels(g, rows_per_chunk, cols_per_chunk, n_rows)
+            * g.groups * g.taps * g.cb)
 
 
 cdef inline bint _next_chunk(const Geom* g, isize rows_per_chunk, isize cols_per_chunk,
@@ -1101,8 +1102,8 @@ cdef void _bpf_own(isize npix, isize M, isize N, const floating* A, isize lda,
     """C (M, N) += A^T @ B, A (npix, M) and B (npix, N) rows lda / ldb apart, on the
     micro-kernel (cd_gemm_bpf): A transposed once, tasks of (BPF_OWN_ROWS rows, one panel
     of columns), each writing its own block of C; every element's order is fixed by
-    npix. scratch: _bpf_own_elems(npix, M, n_threads) elements, or NULL to allocate them
-    here; falls back to BLAS (the same product) when they cannot be allocated."""
+    npix. scratch: _bpf_own_elems(npix, M, n_threads, blk) elements, or NULL to allocate
+    them here; falls back to BLAS (the same product) when they cannot be allocated."""
     cdef isize blk = cd_ig_block_f() if floating is float else cd_ig_block_d()
     cdef isize n_pan = (N + blk - 1) // blk, n_rb = (M + BPF_OWN_ROWS - 1) // BPF_OWN_ROWS
     cdef isize n_tasks = n_pan * n_rb, task, i0, c0

@@ -114,7 +114,8 @@ CD_CAT(cd_igmkp_, CD_SUF)(const int MR, const int NV, cd_isz nt, const CD_T* con
             /* one masked store (the scalar copy put every accumulator on the stack:
              * FSRCNN's forward, 56 channels in 64 lanes, 1.04x at 1 thread) */
             if (nfull < NV && nc > (cd_isz)nfull * CD_VL)
-                CD_STN(y[i] + nfull * CD_VL, acc[i][nfull], (int)(nc - (cd_isz)nfull * CD_VL));
+                CD_STN(y[i] + nfull * CD_VL, acc[i][nfull],
+                       (int)(nc - (cd_isz)nfull * CD_VL));
 #else
             for (cd_isz c = (cd_isz)nfull * CD_VL; c < nc; c++)
                 y[i][c] = acc[i][c / CD_VL][c % CD_VL];
@@ -861,7 +862,8 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
                 for (cd_isz qw = 0; qw < nw; qw += 16)
                     for (cd_isz c = 0; c < Cb; c += 16)
                         CD_TR16M(yr + (s2 * qw + pw) * Cbig + c, s2 * Cbig,
-                                 src + c * nbuf + qw, nbuf, (int)(Cb - c < 16 ? Cb - c : 16),
+                                 src + c * nbuf + qw, nbuf,
+                                 (int)(Cb - c < 16 ? Cb - c : 16),
                                  (int)(nw - qw < 16 ? nw - qw : 16));
             }
 #else
@@ -1055,7 +1057,8 @@ CD_CAT(cd_srrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
             const cd_isz nw = BW / s2, R = s2 * Cb;
             const CD_T* src = ph - qlo;
             for (cd_isz q = 0; q < nw; q += 16)
-                CD_TR16M(yr + q * R, R, src + q, QW, (int)R, (int)(nw - q < 16 ? nw - q : 16));
+                CD_TR16M(yr + q * R, R, src + q, QW, (int)R,
+                         (int)(nw - q < 16 ? nw - q : 16));
             /* the last big column's phases when s2 does not divide BW */
             for (cd_isz e = 0; e < BW % s2 * Cb; e++)
                 yr[nw * R + e] = src[e * QW + nw];
