@@ -1216,9 +1216,8 @@ cdef void _conv_backprop_filter(const Geom* g, const floating* X, const floating
         _bpf_chunk(g, X, DY, DWt if DWt != NULL else DW, work, r0, r1, w0, w1,
                    n_threads, own, own_scratch)
     if DWt != NULL:
-        for i in prange(K, schedule='static', num_threads=n_threads):
-            for r0 in range(g.cs):
-                DW[i * g.cs + r0] = DWt[r0 * K + i]
+        # DW (K, Cs) := DWt (Cs, K) turned round, in register-transposed blocks
+        _transpose_blocks(DW, g.cs, g.cs, K, DWt, K, 256, n_threads)
         if own_buf == NULL:
             free(DWt)
 
