@@ -395,6 +395,24 @@ CD_CAT(cd_tpose_, CD_SUF)(CD_T* P, cd_isz ldp, cd_isz n, cd_isz K, const CD_T* s
             P[k * ldp + p] = src[p * stride + k];
 }
 
+#ifdef CD_TR16M
+/* One big row of one group from its phases: yr[(s2 * q + r) * Cb + c] := src[(r * Cb + c)
+ * * ld + q] for big columns s2 * q + r < BW (s2 * Cb <= 16, BW >= s2). The output
+ * columns s2 * q .. s2 * q + s2 - 1 (all channels) are consecutive in Y, so the s2 x Cb
+ * rows are one block, transposed in registers 16 columns at a time (masked at the edges). */
+static void
+CD_CAT(cd_phout_, CD_SUF)(CD_T* yr, const CD_T* src, cd_isz ld, cd_isz BW, cd_isz s2,
+                          cd_isz Cb)
+{
+    const cd_isz nw = BW / s2, R = s2 * Cb;
+    for (cd_isz q = 0; q < nw; q += 16)
+        CD_TR16M(yr + q * R, R, src + q, ld, (int)R, (int)(nw - q < 16 ? nw - q : 16));
+    /* the last big column's phases when s2 does not divide BW */
+    for (cd_isz e = 0; e < BW % s2 * Cb; e++)
+        yr[nw * R + e] = src[e * ld + nw];
+}
+#endif
+
 /* P[k * w + p] := src[p * stride + k] for p < nvalid, 0 for nvalid <= p < w, k < K:
  * rows laid out as the columns of a panel of width w (zeros past the valid ones). */
 static void
@@ -843,17 +861,8 @@ CD_CAT(cd_prrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
             /* blocks of (16 outputs of a phase) x (up to 16 channels) transposed in
              * registers, masked at the edges */
             if (Cbig == Cb && s2 * Cb <= 16 && BW >= s2) {
-                /* one group: the s2 x Cb buffer rows (pw * Cb + c, stride nbuf) are
-                 * one block, whose rows qw are consecutive in Y (the big columns
-                 * s2 * qw .. s2 * qw + s2 - 1, all their channels) */
-                const cd_isz nw = BW / s2, R = s2 * Cb;
-                const CD_T* src = buf + q * PW;
-                for (cd_isz qw = 0; qw < nw; qw += 16)
-                    CD_TR16M(yr + qw * R, R, src + qw, nbuf, (int)R,
-                             (int)(nw - qw < 16 ? nw - qw : 16));
-                /* the last big column's phases when s2 does not divide BW */
-                for (cd_isz e = 0; e < BW % s2 * Cb; e++)
-                    yr[nw * R + e] = src[e * nbuf + nw];
+                /* one group: the s2 x Cb buffer rows (pw * Cb + c) are one block */
+                CD_CAT(cd_phout_, CD_SUF)(yr, buf + q * PW, nbuf, BW, s2, Cb);
                 continue;
             }
             for (cd_isz pw = 0; pw < s2 && pw < BW; pw++) {
@@ -1051,17 +1060,8 @@ CD_CAT(cd_srrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* W, CD_T* 
         }
 #ifdef CD_TR16M
         if (Cbig == Cb && s2 * Cb <= 16 && BW >= s2) {
-            /* one group: the s2 x Cb phase rows are one block whose rows q are
-             * consecutive in Y (big columns s2 * q .. s2 * q + s2 - 1, all channels),
-             * transposed in registers 16 columns at a time */
-            const cd_isz nw = BW / s2, R = s2 * Cb;
-            const CD_T* src = ph - qlo;
-            for (cd_isz q = 0; q < nw; q += 16)
-                CD_TR16M(yr + q * R, R, src + q, QW, (int)R,
-                         (int)(nw - q < 16 ? nw - q : 16));
-            /* the last big column's phases when s2 does not divide BW */
-            for (cd_isz e = 0; e < BW % s2 * Cb; e++)
-                yr[nw * R + e] = src[e * QW + nw];
+            /* one group: the s2 x Cb phase rows are one block */
+            CD_CAT(cd_phout_, CD_SUF)(yr, ph - qlo, QW, BW, s2, Cb);
             continue;
         }
 #endif
