@@ -1169,12 +1169,11 @@ cdef void _bpf_chunk(const Geom* g, const floating* X, const floating* DY, float
                     DW, C_small, g.cs, g.groups, n_threads, 1)
 
 
-cdef inline isize _bpf_scratch_elems(const Geom* g, isize pixels, int n_threads,
+cdef inline isize _bpf_scratch_elems(const Geom* g, int own, isize pixels, int n_threads,
                                     bint whole, isize blk) noexcept nogil:
-    """Scratch elements of the micro-kernel filter gradient (own from _bpf_own_fits,
-    else 0) for chunks of up to ``pixels``: with ``whole`` (_conv_backprop_filter) DW^T
+    """Scratch elements of the micro-kernel filter gradient (own: _bpf_own_fits; 0 for
+    none) for chunks of up to ``pixels``: with ``whole`` (_conv_backprop_filter) DW^T
     for own 1, then _bpf_own's buffers."""
-    cdef int own = _bpf_own_fits(g)
     cdef isize K = g.taps * g.cb
     if own == 0:
         return 0
@@ -1929,7 +1928,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
                 raise MemoryError(f"cdeconv: cannot allocate a "
                                   f"{work_n * sizeof(floating)}-byte column buffer")
         # the micro-kernel's scratch, kept between calls too (NULL: allocated inside)
-        own_n = _bpf_scratch_elems(&g, pixels, n_threads, True, blk)
+        own_n = _bpf_scratch_elems(&g, own, pixels, n_threads, True, blk)
         if own_n:
             own_buf = <floating*>_ws_take(own_n * sizeof(floating))
         try:
@@ -1949,7 +1948,7 @@ def conv_backprop_filter(const floating[::1] x, const floating[::1] dy,
         lane_work = <floating*>_ws_take(lanes * work_n * sizeof(floating))
         if starts == NULL or parts == NULL or lane_work == NULL:
             raise MemoryError("cdeconv: cannot allocate the filter-gradient lanes")
-        own_n = _bpf_scratch_elems(&g, pixels, 1, False, blk)
+        own_n = _bpf_scratch_elems(&g, own, pixels, 1, False, blk)
         if own_n:
             own_buf = <floating*>_ws_take(lanes * own_n * sizeof(floating))
         starts[0] = 0

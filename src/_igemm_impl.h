@@ -360,16 +360,15 @@ CD_CAT(cd_drrun_, CD_SUF)(const cd_geom* g, const CD_T* X, const CD_T* Wp, CD_T*
 }
 
 /* P[k * ldp + p] := src[p * stride + k] for p < n, k < K: 16 x 16 blocks transposed in
- * registers where the ISA has CD_TR16 (the scalar loop was 16 % of a batch-1 U-Net
- * layer's time packing its 1 MiB filter, and 12 % of ZFNet b1's filter gradient). */
+ * registers where the ISA has CD_TR16M, masked at the edges (the scalar loop was 16 % of
+ * a batch-1 U-Net layer's time packing its 1 MiB filter, and 12 % of ZFNet b1's filter
+ * gradient). */
 static void
 CD_CAT(cd_tpose_, CD_SUF)(CD_T* P, cd_isz ldp, cd_isz n, cd_isz K, const CD_T* src,
                           cd_isz stride)
 {
-    cd_isz p0 = 0;
 #ifdef CD_TR16M
-    /* the tails (p past the last 16, k past the last 16) as masked blocks */
-    for (; p0 < n; p0 += 16) {
+    for (cd_isz p0 = 0; p0 < n; p0 += 16) {
         const int nj = (int)(n - p0 < 16 ? n - p0 : 16);
         for (cd_isz k = 0; k < K; k += 16) {
             const int nk = (int)(K - k < 16 ? K - k : 16);
@@ -379,20 +378,11 @@ CD_CAT(cd_tpose_, CD_SUF)(CD_T* P, cd_isz ldp, cd_isz n, cd_isz K, const CD_T* s
                 CD_TR16M(P + k * ldp + p0, ldp, src + p0 * stride + k, stride, nj, nk);
         }
     }
-    return;
-#elif defined(CD_TR16)
-    const cd_isz k16 = K / 16 * 16;
-    for (; p0 + 16 <= n; p0 += 16) {
-        for (cd_isz k = 0; k < k16; k += 16)
-            CD_TR16(P + k * ldp + p0, ldp, src + p0 * stride + k, stride);
-        for (cd_isz p = p0; p < p0 + 16; p++)
-            for (cd_isz k = k16; k < K; k++)
-                P[k * ldp + p] = src[p * stride + k];
-    }
-#endif
-    for (cd_isz p = p0; p < n; p++)
+#else
+    for (cd_isz p = 0; p < n; p++)
         for (cd_isz k = 0; k < K; k++)
             P[k * ldp + p] = src[p * stride + k];
+#endif
 }
 
 #ifdef CD_TR16M
