@@ -129,13 +129,96 @@ static inline void cd_next(cd_isz q[4], const cd_isz n[3])
 /* ---- AVX2 + FMA (16 vector registers) ---- */
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+/* The lanes [0, n) of a vector of 32-bit elements (n <= 8; the mask of maskload/store). */
+static inline __attribute__((always_inline)) __m256i cd_m8_avx2(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline __attribute__((always_inline)) __m256i cd_m4d_avx2(int n)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+/* The 8 x 8 transpose of r[0..8) in registers (unpack pairs of rows, then 2x2 blocks,
+ * then the 128-bit lanes). */
+static inline __attribute__((always_inline)) void cd_tr8net_avx2(__m256* r)
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* dst[k * ds + j] := src[j * ss + k] for j < nj, k < nk (1..16 each): the 16 x 16
+ * block of the AVX-512 build as four 8 x 8 blocks in registers, masked loads and stores
+ * at the edges (nothing else touched) */
+static inline __attribute__((always_inline)) void
+cd_tr16m_avx2(float* dst, cd_isz ds, const float* src, cd_isz ss, int nj, int nk)
+{
+    for (int bj = 0; bj < nj; bj += 8) {
+        const int mj = nj - bj < 8 ? nj - bj : 8;
+        for (int bk = 0; bk < nk; bk += 8) {
+            const int mk = nk - bk < 8 ? nk - bk : 8;
+            const float* s = src + bj * ss + bk;
+            float* d = dst + bk * ds + bj;
+            if (mj < 8 || mk < 8) {
+                for (int k = 0; k < mk; k++)
+                    for (int j = 0; j < mj; j++)
+                        d[k * ds + j] = s[j * ss + k];
+                continue;
+            }
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_loadu_ps(s + i * ss);
+            cd_tr8net_avx2(r);
+            for (int i = 0; i < 8; i++)
+                _mm256_storeu_ps(d + i * ds, r[i]);
+        }
+    }
+}
+
 #define CD_T float
 #define CD_SUF f_avx2
 #define CD_IG_NV 2
 #define CD_IG_ACC 12
 #define CD_VL 8
 #define CD_MAXACC 12
+#define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm256_maskload_ps((p), cd_m8_avx2((int)(n))))
+/* p[0 .. n) := the first n lanes of v, 0 < n < 8: one masked store */
+#define CD_STN(p, v, n) _mm256_maskstore_ps((p), cd_m8_avx2((int)(n)), (__m256)(v))
+#define CD_TR16(dst, ds, src, ss) cd_tr16m_avx2((dst), (ds), (src), (ss), 16, 16)
+#define CD_TR16M(dst, ds, src, ss, nj, nk) cd_tr16m_avx2((dst), (ds), (src), (ss), (nj), (nk))
+/* y[0 .. n) += s[0 .. n), n <= 16: whole vectors, then one masked add */
+#define CD_ADDN(y, s, n) do {                                                        \
+        float* y_ = (y);                                                             \
+        const float* s_ = (s);                                                       \
+        int n_ = (n);                                                                \
+        for (; n_ >= 8; n_ -= 8, y_ += 8, s_ += 8)                                   \
+            _mm256_storeu_ps(y_, _mm256_add_ps(_mm256_loadu_ps(y_), _mm256_loadu_ps(s_))); \
+        if (n_ > 0) {                                                                \
+            const __m256i m_ = cd_m8_avx2(n_);                                       \
+            _mm256_maskstore_ps(y_, m_, _mm256_add_ps(_mm256_maskload_ps(y_, m_),    \
+                                                      _mm256_maskload_ps(s_, m_)));  \
+        }                                                                            \
+    } while (0)
 #include "_dot_impl.h"
+#undef CD_ADDN
+#undef CD_TR16M
+#undef CD_TR16
+#undef CD_TAIL
+#undef CD_STN
 #undef CD_T
 #undef CD_SUF
 #undef CD_VL
@@ -149,7 +232,11 @@ static inline void cd_next(cd_isz q[4], const cd_isz n[3])
 #define CD_IG_ACC 12
 #define CD_VL 4
 #define CD_MAXACC 12
+#define CD_TAIL(v, p, n) ((v) = (CD_VEC)_mm256_maskload_pd((p), cd_m4d_avx2((int)(n))))
+#define CD_STN(p, v, n) _mm256_maskstore_pd((p), cd_m4d_avx2((int)(n)), (__m256d)(v))
 #include "_dot_impl.h"
+#undef CD_TAIL
+#undef CD_STN
 #undef CD_T
 #undef CD_SUF
 #undef CD_VL

@@ -12,6 +12,14 @@
  * Channels-last, one group, 2-D (1-D as height 1). No header guard.
  */
 
+/* the planes built with 16 x 16 register transposes where one network does a block
+ * (AVX-512); with 8-lane vectors (four 8 x 8 blocks) the element copies were faster
+ * (article_rgb224 0.90x at 1 thread, AVX2) */
+#undef CD_FPL_TR16
+#if defined(CD_TR16) && CD_VL == 16
+#define CD_FPL_TR16 1
+#endif
+
 #ifndef CD_FPL_SWITCH
 /* M(co) with co = CO (1 to CD_FPL_MAXCO = 8) a compile-time constant */
 #define CD_FPL_SWITCH(CO, M)                                                             \
@@ -153,7 +161,7 @@ CD_CAT(cd_fplplanes_, CD_SUF)(cd_isz cb, cd_isz sx, cd_isz H, cd_isz Wd, const C
         /* plane indices [j0, j1(p)) are inside the image: (j + qmin) * sx + p in [0, W) */
         const cd_isz j0 = -qmin > 0 ? (-qmin < L ? -qmin : L) : 0;
         cd_isz ja = 0, jt = 0;  /* [ja, jt): done for every (p, ci) by the block copy */
-#ifdef CD_TR16
+#ifdef CD_FPL_TR16
         if (xstep <= 16) {
             /* few channels and phases (sx * cb <= 16): 16 columns' sx * cb values at a
              * time turned round in registers, row p * cb + ci of the block being plane
@@ -184,7 +192,7 @@ CD_CAT(cd_fplplanes_, CD_SUF)(cd_isz cb, cd_isz sx, cd_isz H, cd_isz Wd, const C
             j1 = j1 < j0 ? j0 : j1 > L ? L : j1;
             const CD_T* xs = xr + p * cb + qmin * xstep;    /* column qmin * sx + p */
             cd_isz ci = 0;
-#ifdef CD_TR16
+#ifdef CD_FPL_TR16
             /* 16 channels x 16 columns at a time, turned round in registers */
             for (; ci + 16 <= cb; ci += 16) {
                 CD_T* pl = pr + (ci * sx + p) * L;
