@@ -155,6 +155,26 @@ ROWS_MAX_SCRATCH_BYTES = 8 << 20
 #: it slower or even: 5x5 s2 0.98-1.18, 3x3 s2 1.14 / 0.82, 16-64 tiles 0.15-0.93
 #: (4x4x512 -> 256 b16 0.15: a 32 MiB filter transform for 64 tiles), 32 output
 #: columns 0.50-0.68, 16 columns 0.42-0.47.
+#: A smaller saving, >= WINOGRAD_LOW_SAVING (5x5 and 5x5 stride 3: 1.56, 7x7 stride 4:
+#: 1.72, 8x8 stride 3: 1.78; 3x3 stride 2's 1.27 stays out), pays with >= 2 x
+#: WINOGRAD_MIN_COLUMNS columns from WINOGRAD_LOW_SAVING_TILES[1] tiles, or from [0]
+#: tiles with >= 4 x WINOGRAD_MIN_COLUMNS columns and >= 2 x WINOGRAD_MIN_IN_CHANNELS
+#: input channels. Measured (python
+#: tools/dispatch_rules.py --winograd-only, its 5x5-8x8 shapes; medians of 5 x 30 ms
+#: loops, a Zen 4 AVX-512 machine (one 512-bit FMA a cycle: 113 GFLOP/s per core in a
+#: register-only loop), 2026-12-07; igemm time / Winograd time at 1 / 2 threads): 5x5 s2
+#: 16x16x256 -> 128 (DCGAN TF g3) b16 (1296 tiles) 1.12 / 1.12, b8 1.08 / 1.09, b4 (324)
+#: 1.10 / 1.06, b2 (162) 1.03 / 0.96, b1 (81) 0.88 / -; 32x32x128 -> 64 b1 (289) 1.17 /
+#: 1.12, b4 1.27 / 1.18; 64x64x64 -> 32 (1089) 1.14-1.30 / 1.14-1.20; 64x64x128 -> 64
+#: 1.33 / 1.24, -> 32 1.17 / 1.12; 16x32x32x64 -> 64 1.23 / 1.16; 64x64x32 -> 32 1.06 /
+#: 1.08; 128x128x32 -> 32 1.23 / 1.11; 5x5 s3 48x48x128 -> 64 (289) 1.24 / 1.14; 7x7 s4
+#: 48x48x64 -> 32 (289) 1.32 / 1.11; 8x8 s3 2x32x32x128 -> 64 (578) 1.43 / 1.43. Left
+#: out: 64 columns (64x64x64 -> 16, 1089 tiles: 1.01 / 0.86; 32x32x64 -> 16: 0.94 /
+#: 0.86; but 64x64x32 -> 16 1.12 / 1.11 and 128x128x32 -> 16 1.20 / 1.18, misses), 289
+#: tiles of 32 input channels (32x32x32 -> 64: 0.88 / 0.92) or 128 columns (32x32x128 ->
+#: 32: 1.08 / 0.83; 32x32x256 -> 32 1.29 / 1.13, a miss), 121-169 tiles (24x24x128 ->
+#: 128 1.09 / 0.98, 20x20x256 -> 64 1.01 / 1.01; 5x5 s3 32x32x128 -> 64 1.22, a miss). (The machine of 2026-12-02, two 512-bit
+#: FMAs a cycle, had 5x5 s2 at 0.98-1.18 under the one rule.)
 #: The scatter-rows kernel (src/_dot.h, cd_sr_*: the pixel-lanes micro-kernel over
 #: runs of a band's small pixels, every (tap, channel) filter row the band needs
 #: broadcast, each result row added into a per-(row, tap column) buffer at fixed
@@ -201,6 +221,8 @@ SCATTER_MIN_IN_CHANNELS = (8, 64, 128)
 SCATTER_MIN_PIXELS = 256
 SCATTER = 7
 WINOGRAD_MIN_SAVING = 2.0
+WINOGRAD_LOW_SAVING = 1.5
+WINOGRAD_LOW_SAVING_TILES = (256, 1024)
 WINOGRAD_MIN_TILES = 128
 WINOGRAD_MIN_IN_CHANNELS = 32
 WINOGRAD_MIN_COLUMNS = 64
@@ -281,9 +303,15 @@ def _winograd_pays(geom):
     if geom.cs < WINOGRAD_MIN_IN_CHANNELS:
         return False
     tiles, inputs, outputs = _conv.winograd_plan(geom.kernel_args())
-    if math.prod(geom.k) / math.prod(geom.s) < WINOGRAD_MIN_SAVING * inputs / outputs:
-        return False
+    saving = math.prod(geom.k) / math.prod(geom.s) * outputs / inputs
     columns = math.prod(geom.s) * geom.cb
+    if saving < WINOGRAD_MIN_SAVING and not (
+            saving >= WINOGRAD_LOW_SAVING and columns >= 2 * WINOGRAD_MIN_COLUMNS
+            and (tiles >= WINOGRAD_LOW_SAVING_TILES[1]
+                 or (tiles >= WINOGRAD_LOW_SAVING_TILES[0]
+                     and columns >= 4 * WINOGRAD_MIN_COLUMNS
+                     and geom.cs >= 2 * WINOGRAD_MIN_IN_CHANNELS))):
+        return False
     return (columns >= WINOGRAD_MIN_COLUMNS and tiles >= WINOGRAD_MIN_TILES
             and inputs * geom.cs * columns <= WINOGRAD_MAX_FILTER_ELEMENTS)
 

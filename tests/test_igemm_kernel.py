@@ -253,7 +253,13 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 110, 110, 96), (7, 7, 3, 96)) == 5        # ZFNet deconv1
     assert _algo((1, 64, 64, 64), (4, 4, 15, 64)) == 5         # 15 output channels
     assert _algo((1, 64, 64, 64), (4, 4, 16, 64)) == 6         # 16: Winograd
-    assert _algo((1, 64, 64, 64), (5, 5, 16, 64)) == 3         # ... 5x5: igemm
+    assert _algo((1, 64, 64, 64), (5, 5, 16, 64)) == 3         # ... 5x5, 64 columns: igemm
+    assert _algo((1, 64, 64, 64), (5, 5, 32, 64)) == 6         # 128 columns, 1089 tiles
+    assert _algo((1, 32, 32, 128), (5, 5, 32, 128)) == 3       # ... 289 tiles: igemm
+    assert _algo((1, 32, 32, 128), (5, 5, 64, 128)) == 6       # 256 columns, 289 tiles
+    assert _algo((16, 16, 16, 256), (5, 5, 128, 256)) == 6     # DCGAN TF g3 b16
+    assert _algo((2, 16, 16, 256), (5, 5, 128, 256)) == 3      # ... b2, 162 tiles
+    assert _algo((4, 32, 32, 64), (3, 3, 64, 64), 2) == 3      # 3x3 s2 saves too little
     assert _algo((1, 64, 64, 16), (3, 3, 4, 16)) == 5          # 16 input channels
     assert _algo((1, 16, 16, 64), (4, 4, 3, 64)) == 5          # 256 pixels
     assert _algo((1, 15, 16, 64), (4, 4, 3, 64)) == 0          # 240 pixels

@@ -1,6 +1,6 @@
 """The Winograd phase kernel (src/_wino_impl.h; algo 6 in cdeconv._driver, forced here)
 against the float64 NumPy reference, in every
-instruction-set build this CPU can run: strides 1-2 and mixed, 2-5 tap kernels (1-3
+instruction-set build this CPU can run: strides 1-4 and mixed, 2-8 tap kernels (1-3
 taps per phase), every padding form, tile tails (sizes that are not a multiple of the
 tile), 1-D and depth-1 3-D, every tile size it takes, thread counts, and Inf/NaN (which
 it hands to GEMM + col2im, since its sums would spread them); and the dispatch rule's
@@ -24,6 +24,9 @@ CASES = [
     (4, 6, (4, 3), (2, 1), [[0, 0], [1, 2], [0, 1], [0, 0]]),
     (3, 5, (3, 3), 3, "SAME"),               # one tap per phase
     (33, 17, (4, 4), 2, "VALID"),
+    (6, 4, (5, 5), 3, "SAME"),               # strides 3-4 with 2-3 taps per phase
+    (8, 5, (7, 7), 4, "SAME"),
+    (6, 4, (8, 8), 3, "VALID"),
 ]
 
 
@@ -167,7 +170,9 @@ def test_winograd_tile_hook_checks_its_arguments():
     ((1, 24, 24, 64), (3, 3, 64, 64), 1, WINOGRAD),     # 144 tiles
     ((1, 22, 22, 64), (3, 3, 64, 64), 1, 3),            # 121 tiles: igemm
     ((1, 16, 16, 128), (4, 4, 64, 128), 2, 3),          # DCGAN PyTorch g3 b1: 36 tiles
-    ((16, 16, 16, 256), (5, 5, 128, 256), 2, 3),        # 5x5 s2 saves 1.56x only
+    ((16, 16, 16, 256), (5, 5, 128, 256), 2, WINOGRAD),  # 5x5 s2 saves 1.56x: 1296 tiles
+    ((2, 16, 16, 256), (5, 5, 128, 256), 2, 3),         # ... 162 tiles: igemm
+    ((1, 48, 48, 64), (7, 7, 32, 64), 4, WINOGRAD),     # 7x7 s4 saves 1.72x: 289 tiles
     ((4, 32, 32, 64), (3, 3, 64, 64), 2, 3),            # 3x3 s2 saves 1.27x only
     ((1, 56, 56, 32), (3, 3, 32, 32), 1, 3),            # 32 output columns
     ((1, 64, 64, 16), (4, 4, 32, 16), 2, 1),            # 16 input channels: direct

@@ -15,7 +15,8 @@ With --rows-only: the phase-rows rule's shapes (1-15 output channels, 1-2 input
 channels), timed against GEMM, direct, igemm and phase rows; with --direct-only the
 direct-rows rule's shapes (1-8 input channels into 8-256), against the same; with
 --winograd-only the Winograd rule's shapes (2-3 taps per phase: stride-1 3x3, 4x4, 5x5
-and 3x3 stride 2, tiles and channels around the rule's bounds), against GEMM, igemm,
+and 3x3 stride 2; 5x5 stride 3, 7x7 stride 4, 8x8 stride 3; tiles and channels around
+the rule's bounds), against GEMM, igemm,
 pixel lanes and Winograd; with --scatter-only the scatter-rows rule's shapes (1-15
 output channels, deep and shallow, few and many pixels), against GEMM, igemm, phase
 rows and scatter rows; with --planar-only the planar rule's shapes (1-15 output
@@ -91,6 +92,15 @@ WINO_CASES = [  # the Winograd rule's edges: 2-3 taps per phase, tiles, channels
     (4, 32, 32, 64, 64, 3, 2), (4, 32, 32, 64, 64, 2, 1), (4, 16, 16, 128, 64, 6, 2),
     (1, 24, 24, 64, 64, 3, 1), (1, 11, 11, 128, 64, 4, 2), (2, 8, 8, 128, 64, 4, 2),
     (1, 64, 64, 32, 64, 3, 1), (1, 32, 32, 64, 32, 3, 1),
+    # the low-saving rule (5x5 s2/s3, 7x7 s4, 8x8 s3): tiles, columns, input channels
+    (8, 16, 16, 256, 128, 5, 2), (2, 16, 16, 256, 128, 5, 2), (1, 16, 16, 256, 128, 5, 2),
+    (1, 32, 32, 128, 64, 5, 2), (1, 64, 64, 64, 32, 5, 2), (1, 64, 64, 128, 64, 5, 2),
+    (16, 32, 32, 64, 64, 5, 2), (1, 64, 64, 32, 16, 5, 2), (1, 64, 64, 32, 32, 5, 2),
+    (1, 128, 128, 32, 16, 5, 2), (1, 32, 32, 32, 64, 5, 2), (1, 32, 32, 64, 16, 5, 2),
+    (1, 24, 24, 128, 128, 5, 2), (1, 20, 20, 256, 64, 5, 2), (1, 32, 32, 128, 64, 5, 3),
+    (1, 48, 48, 128, 64, 5, 3), (1, 48, 48, 64, 32, 7, 4), (2, 32, 32, 128, 64, 8, 3),
+    (1, 64, 64, 64, 16, 5, 2), (1, 64, 64, 128, 32, 5, 2), (1, 128, 128, 32, 32, 5, 2),
+    (1, 32, 32, 256, 32, 5, 2), (1, 32, 32, 128, 32, 5, 2),
 ]
 
 SCATTER_CASES = [  # the scatter-rows rule's edges: 1-15 output channels
