@@ -214,6 +214,18 @@ ROWS_MAX_SCRATCH_BYTES = 8 << 20
 #: where scatter rows and phase rows reuse each load across a tile) and into one channel
 #: (64x64x3 -> 1 1.26 / 0.71, 4x32x32x8 -> 1 0.94 / 0.88, 64x64x4 -> 1 9x9 s3 1.01 /
 #: 0.98).
+#: Since 2026-12-07 planar takes only what phase rows does not (few pixels, or a rows
+#: scratch over the bound): on that day's Zen 4 machine (one 512-bit FMA a cycle; the
+#: table above is from a machine with two), with phase rows' register transposes of
+#: 2026-12-03 night, phase rows beat planar on the rule's shapes (python
+#: tools/dispatch_rules.py --planar-only and a 7-round rows/planar alternation; planar
+#: time / rows time at 1 / 2 threads): 224x224x3 -> 3 3x3 s2 b1 1.31 / 1.38, b2 1.15 /
+#: 1.24, b4 1.03 / 1.17, b8 0.98 / 0.94, b16 0.90 / 1.08; 112x112x3 -> 3 1.34 / 1.22;
+#: 256x256x3 -> 3 4x4 1.47 / 1.30; 64x64x4 -> 2 1.31 / 1.10, b16 1.27 / 1.15; 64x64x3
+#: -> 3 s1 1.31 / 1.00; 64x64x2 -> 8 1.22 / 1.38; 4x28x28x3 -> 8 1.19 / 1.29;
+#: 128x128x8 -> 3 1.06 / 1.17; 128x128x4 -> 4 4x4 1.22 / 1.14; 64x64x12 -> 4 1.23 /
+#: 1.07; 16x32x32x8 -> 3 1.15 / 1.23; 16x64x64x3 -> 3 1.20 / 1.26; 64x64x8 -> 8 1.31 /
+#: 0.92; 64x64x6 -> 6 s1 1.15 / 0.98; 32x32x3 -> 3 1.23 / 1.02.
 TPLANAR_OUT_CHANNELS = (2, 8)
 TPLANAR_MAX_IN_CHANNELS = 12
 TPLANAR = 8
@@ -332,9 +344,6 @@ def choose_transpose_algo(geom):
             geom.cs <= DIRECT_MAX_IN_CHANNELS
             or (one_tap and pixels >= DIRECT_ONE_TAP_MIN_PIXELS)):
         return 1
-    if (TPLANAR_OUT_CHANNELS[0] <= geom.cb <= TPLANAR_OUT_CHANNELS[1]
-            and geom.cs <= TPLANAR_MAX_IN_CHANNELS and transpose_planar_fits(geom)):
-        return TPLANAR
     if (geom.n == 2 and geom.cb <= len(SCATTER_MIN_IN_CHANNELS)
             and geom.cs >= SCATTER_MIN_IN_CHANNELS[geom.cb - 1]
             and pixels >= SCATTER_MIN_PIXELS and _conv.scatter_rows_fits(geom.kernel_args())
@@ -346,6 +355,9 @@ def choose_transpose_algo(geom):
                 and pixels >= ROWS_MIN_PIXELS)):
         if _conv.phase_rows_scratch_bytes(geom.kernel_args()) <= ROWS_MAX_SCRATCH_BYTES:
             return 5
+    if (TPLANAR_OUT_CHANNELS[0] <= geom.cb <= TPLANAR_OUT_CHANNELS[1]
+            and geom.cs <= TPLANAR_MAX_IN_CHANNELS and transpose_planar_fits(geom)):
+        return TPLANAR
     if winograd_fits(geom) and _winograd_pays(geom):
         return 6
     depth = taps / math.prod(geom.s) * geom.cs

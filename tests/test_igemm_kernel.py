@@ -248,7 +248,8 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 2, 4, 64), (4, 4, 8, 64)) == 0            # 8 outputs, 8 pixels
     # phase rows: few output channels from 256 pixels, or few input channels
     assert _algo((16, 32, 32, 64), (4, 4, 3, 64)) == 5         # DCGAN PyTorch head b16
-    assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == 8          # RGB -> RGB: planar
+    assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == 5          # RGB -> RGB: rows
+    assert _algo((1, 8, 8, 3), (3, 3, 3, 3)) == 8              # ... 64 pixels: planar
     assert _algo((1, 224, 224, 13), (3, 3, 3, 13)) == 5        # 13 inputs: rows
     assert _algo((1, 110, 110, 96), (7, 7, 3, 96)) == 5        # ZFNet deconv1
     assert _algo((1, 64, 64, 64), (4, 4, 15, 64)) == 5         # 15 output channels
@@ -883,9 +884,12 @@ def test_planar_transpose_matches_the_reference(case, dtype, isa, rng):
 
 
 def test_planar_transpose_rule_1d_threads_nonfinite_and_bounds(rng):
-    # the rule: few channels in and out; deep inputs and one output channel go elsewhere
-    assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == _driver.TPLANAR
-    assert _algo((16, 64, 64, 4), (3, 3, 2, 4)) == _driver.TPLANAR
+    # the rule: few channels in and out where phase rows does not go (under 256
+    # pixels); deep inputs and one output channel go elsewhere
+    assert _algo((1, 224, 224, 3), (3, 3, 3, 3)) == 5
+    assert _algo((16, 64, 64, 4), (3, 3, 2, 4)) == 5
+    assert _algo((1, 8, 8, 3), (3, 3, 3, 3)) == _driver.TPLANAR
+    assert _algo((3, 5, 10, 4), (3, 3, 2, 4)) == _driver.TPLANAR
     assert _algo((1, 32, 32, 128), (5, 5, 3, 128)) != _driver.TPLANAR
     assert _algo((1, 64, 64, 3), (3, 3, 1, 3)) != _driver.TPLANAR
     assert _algo((1, 64, 64, 3), (3, 3, 16, 3)) != _driver.TPLANAR
@@ -898,9 +902,7 @@ def test_planar_transpose_rule_1d_threads_nonfinite_and_bounds(rng):
     r = np.random.default_rng(7)
     x = r.standard_normal((3, 150, 130, 6)).astype(np.float32)
     w = r.standard_normal((4, 4, 3, 6)).astype(np.float32)
-    geom = _geometry.transposed_geometry(2, x, w, None, 2, "SAME", "NHWC", None)
-    assert _driver.choose_transpose_algo(geom) == _driver.TPLANAR
-    got = _same_at_each_thread_count(lambda: cdeconv.conv2d_transpose(x, w, None, 2, "SAME"))
+    got = _same_at_each_thread_count(lambda: _run(2, x, w, 2, "SAME", algo=8))
     want = _reference.conv2d_transpose(x.astype(np.float64), w.astype(np.float64), None, 2,
                                        "SAME")
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

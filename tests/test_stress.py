@@ -84,8 +84,8 @@ def _paths():
     t("nhwc-rows-2in", (2, 20, 20, 2), (4, 4, 12, 2), 2, "SAME")
     t("nhwc-rows-head", (3, 40, 40, 40), (5, 5, 3, 40), 2, "SAME")      # 4800 pixels
     t("nhwc-rows-float64", (3, 40, 40, 13), (3, 3, 3, 13), 2, "SAME", dtype=np.float64)
-    t("nhwc-planar", (3, 40, 40, 3), (3, 3, 3, 3), 2, "SAME")
-    t("nhwc-planar-float64", (2, 20, 20, 2), (4, 4, 8, 2), 2, "SAME", dtype=np.float64)
+    t("nhwc-planar", (1, 12, 20, 3), (3, 3, 3, 3), 2, "SAME")        # < 256 pixels
+    t("nhwc-planar-float64", (2, 10, 12, 2), (4, 4, 6, 2), 2, "SAME", dtype=np.float64)
     t("nhwc-direct", (1, 3, 300, 1), (3, 3, 256, 1), 2, "SAME")
     t("nhwc-direct-1in", (3, 24, 24, 1), (3, 3, 32, 1), 2, "SAME")
     t("nhwc-direct-one-tap", (1, 32, 32, 24), (2, 2, 40, 24), 2, "VALID")
@@ -170,12 +170,12 @@ def test_paths_cover_every_dispatch_choice():
                                              None, groups)
     assert _driver.choose_transpose_algo(geom((3, 24, 24, 1), (3, 3, 16, 1), 2, "SAME")) == 5
     assert _driver.choose_transpose_algo(geom((2, 20, 20, 2), (4, 4, 12, 2), 2, "SAME")) == 5
-    assert _driver.choose_transpose_algo(geom((2, 20, 20, 2), (4, 4, 8, 2), 2, "SAME")) == 8
+    assert _driver.choose_transpose_algo(geom((2, 10, 12, 2), (4, 4, 6, 2), 2, "SAME")) == 8
     assert _driver.choose_transpose_algo(geom((3, 40, 40, 40), (5, 5, 3, 40), 2,
                                               "SAME")) == 5
     assert _driver.choose_transpose_algo(geom((3, 40, 40, 13), (3, 3, 3, 13), 2,
                                               "SAME")) == 5
-    assert _driver.choose_transpose_algo(geom((3, 40, 40, 3), (3, 3, 3, 3), 2, "SAME")) == 8
+    assert _driver.choose_transpose_algo(geom((1, 12, 20, 3), (3, 3, 3, 3), 2, "SAME")) == 8
     assert _driver.choose_transpose_algo(geom((1, 3, 300, 1), (3, 3, 256, 1), 2,
                                               "SAME")) == 1
     assert _driver.choose_transpose_algo(geom((3, 24, 24, 1), (3, 3, 32, 1), 2, "SAME")) == 1
