@@ -125,7 +125,18 @@ IGEMM_MAX_FILTER_ELEMENTS = 4 << 20
 #: (Since the scatter-rows kernel below, (b) also takes the 1-2 channel layers scatter
 #: rows does not: 64x64x4 -> 1 9x9 s3 2.9 / 1.9x faster than GEMM, 64x64x3 -> 1 and
 #: 64x64x4 -> 2 3x3 s2 1.03-1.26x, 32x32x32 -> 2 1.26 / 0.96x.)
+#: (c), since 2026-12-07: <= ROWS_MID_MAX_IN_CHANNELS input and fewer than
+#: DIRECT_MIN_OUT_CHANNELS output channels per group from ROWS_MID_MIN_PIXELS input
+#: pixels, which went to igemm before. Measured on that day's Zen 4 (python
+#: tools/dispatch_rules.py --rows-only, its 12-32 -> 16-31 shapes; igemm time / rows
+#: time at 1 / 2 threads): 64x64 and 16x28x28 inputs, 3x3 s2, 4x4 s2 and 3x3 s1, 12-16
+#: -> 16-24 channels 1.12-1.93 / 1.21-1.53, -> 31 0.87-1.32 / 0.99-1.17; 24 -> 16-24
+#: 1.04-1.44 / 0.98-1.42, -> 31 0.95-1.26 / 1.00-1.07. Left out: 256-pixel inputs at 2
+#: threads (16x16x12-24 -> 16-31: 0.71-1.62, a median under 1) and 32 input channels
+#: (0.94-1.50 at 1 thread, Winograd taking the 4x4 s2 ones).
 ROWS_MAX_IN_CHANNELS = 8
+ROWS_MID_MAX_IN_CHANNELS = 24
+ROWS_MID_MIN_PIXELS = 1024
 ROWS_MIN_OUT_CHANNELS = 8
 ROWS_FEW_OUT_CHANNELS = (1, IGEMM_MIN_OUT_CHANNELS - 1)
 ROWS_MIN_PIXELS = 256
@@ -352,7 +363,9 @@ def choose_transpose_algo(geom):
         return SCATTER
     if ((geom.cs <= ROWS_MAX_IN_CHANNELS and geom.cb >= ROWS_MIN_OUT_CHANNELS)
             or (ROWS_FEW_OUT_CHANNELS[0] <= geom.cb <= ROWS_FEW_OUT_CHANNELS[1]
-                and pixels >= ROWS_MIN_PIXELS)):
+                and pixels >= ROWS_MIN_PIXELS)
+            or (geom.cs <= ROWS_MID_MAX_IN_CHANNELS and geom.cb < DIRECT_MIN_OUT_CHANNELS
+                and pixels >= ROWS_MID_MIN_PIXELS)):
         if _conv.phase_rows_scratch_bytes(geom.kernel_args()) <= ROWS_MAX_SCRATCH_BYTES:
             return 5
     if (TPLANAR_OUT_CHANNELS[0] <= geom.cb <= TPLANAR_OUT_CHANNELS[1]

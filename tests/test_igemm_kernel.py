@@ -262,6 +262,10 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((2, 16, 16, 256), (5, 5, 128, 256)) == 3      # ... b2, 162 tiles
     assert _algo((4, 32, 32, 64), (3, 3, 64, 64), 2) == 3      # 3x3 s2 saves too little
     assert _algo((1, 64, 64, 16), (3, 3, 4, 16)) == 5          # 16 input channels
+    assert _algo((1, 64, 64, 24), (3, 3, 16, 24)) == 5         # 24 -> 16 from 1024 pixels
+    assert _algo((16, 28, 28, 12), (4, 4, 31, 12)) == 5        # ... 12 -> 31
+    assert _algo((1, 16, 16, 24), (3, 3, 16, 24)) == 3         # ... 256 pixels: igemm
+    assert _algo((1, 64, 64, 32), (3, 3, 16, 32)) == 3         # ... 32 input channels
     assert _algo((1, 16, 16, 64), (4, 4, 3, 64)) == 5          # 256 pixels
     assert _algo((1, 15, 16, 64), (4, 4, 3, 64)) == 0          # 240 pixels
     assert _algo((1, 64, 64, 4), (9, 9, 1, 4), 3) == 5         # 1 output, 4 inputs

@@ -67,7 +67,9 @@ ROWS_CASES = [  # the phase-rows rule's edges: few output channels, 1-2 input ch
     (1, 28, 28, 1, 32, 3, 2), (16, 28, 28, 1, 32, 3, 2), (1, 28, 28, 2, 64, 4, 2),
     (1, 28, 28, 1, 64, 5, 2), (4, 56, 56, 2, 32, 3, 1), (1, 64, 64, 1, 16, 3, 2),
     (1, 64, 64, 2, 8, 3, 2),
-]
+] + [  # rule (c): 12-32 input into 16-31 output channels, 64-12544 pixels
+    (b, h, h, cin, cout, k, s) for b, h in ((1, 64), (16, 28), (1, 16), (1, 8))
+    for cin in (12, 16, 24, 32) for cout in (16, 24, 31) for k, s in ((3, 2), (4, 2), (3, 1))]
 
 DIRECT_CASES = [  # the direct-rows rule's edges: 1-4 input channels, 8-256 outputs
     (1, 28, 28, 1, 32, 3, 2), (16, 28, 28, 1, 32, 3, 2), (1, 28, 28, 2, 64, 4, 2),
