@@ -86,7 +86,15 @@ DOT_MIN_IN_CHANNELS = 128
 #: 2x2 and 2x4 inputs (a quarter or half of the 16 lanes used: the dot kernel keeps
 #: them), with <= 3 output channels, and from 256 pixels with shallow phases (igemm:
 #: equal at depth 1024-1600; at depth 2048, 16x4x4x512 -> 256, lanes 1.32x / 1.08x).
+#: Inputs of one pixel per image (a latent vector into a generator's first layer, PyTorch
+#: DCGAN g0) take the lanes from LANES_MIN_PIXELS_1X1 images: the dot kernel does not run
+#: on them and GEMM + col2im's skinny GEMMs are slow (measured on a Zen 4, 2026-12-07,
+#: tools/dispatch_rules.py --igemm-only; GEMM time / lanes time at 1 / 2 threads):
+#: 1x1x100 -> 512 4x4 b8 1.91 / 1.47, b12 1.98 / 1.94; 1x1x128 -> 256 b8 2.30 / 2.03;
+#: 1x1x64-128 -> 512 b8 1.44-1.85 / -; 1x1x512 -> 256 b8 1.43 / 0.96; 1x1x256 -> 512
+#: b8 1.35 / -; at b4 0.96-1.78 (cs 256-512 under 1), so not below 8.
 LANES_MIN_PIXELS = 16
+LANES_MIN_PIXELS_1X1 = 8
 LANES_MAX_PIXELS = 256
 LANES_DEEP_PHASE = 2048
 LANES_MIN_IN_CHANNELS = 32
@@ -376,7 +384,8 @@ def choose_transpose_algo(geom):
     depth = taps / math.prod(geom.s) * geom.cs
     igemm_depth = (depth <= IGEMM_MAX_PHASE_DEPTH
                    or (pixels >= IGEMM_WIDE_PIXELS and depth <= IGEMM_MAX_PHASE_DEPTH_WIDE))
-    if (LANES_MIN_PIXELS <= pixels <= LANES_MAX_PIXELS
+    lanes_min = LANES_MIN_PIXELS_1X1 if pixels == geom.batch else LANES_MIN_PIXELS
+    if (lanes_min <= pixels <= LANES_MAX_PIXELS
             and (pixels < LANES_MAX_PIXELS or depth >= LANES_DEEP_PHASE)
             and geom.cs >= LANES_MIN_IN_CHANNELS and geom.cb >= LANES_MIN_OUT_CHANNELS):
         return 4
