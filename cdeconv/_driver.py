@@ -92,9 +92,15 @@ DOT_MIN_IN_CHANNELS = 128
 #: tools/dispatch_rules.py --igemm-only; GEMM time / lanes time at 1 / 2 threads):
 #: 1x1x100 -> 512 4x4 b8 1.91 / 1.47, b12 1.98 / 1.94; 1x1x128 -> 256 b8 2.30 / 2.03;
 #: 1x1x64-128 -> 512 b8 1.44-1.85 / -; 1x1x512 -> 256 b8 1.43 / 0.96; 1x1x256 -> 512
-#: b8 1.35 / -; at b4 0.96-1.78 (cs 256-512 under 1), so not below 8.
+#: b8 1.35 / -; at b4 0.96-1.78 (cs 256-512 under 1), so not below 8 - unless there are
+#: fewer than LANES_1X1_SHALLOW input channels, where the GEMM's few rows go to OpenBLAS
+#: (the unpacked A @ B^T kernel takes them from 128 deep, ABT_MIN_K in src/_conv.pyx):
+#: then from LANES_MIN_PIXELS_1X1_SHALLOW images, 32-120 -> 128-512 channels at b2-b7
+#: 1.07-1.65x / 1.07-2.38x (128-192 channels at b3-b4 0.56-1.20: left to GEMM).
 LANES_MIN_PIXELS = 16
 LANES_MIN_PIXELS_1X1 = 8
+LANES_MIN_PIXELS_1X1_SHALLOW = 2
+LANES_1X1_SHALLOW = 128
 LANES_MAX_PIXELS = 256
 LANES_DEEP_PHASE = 2048
 LANES_MIN_IN_CHANNELS = 32
@@ -384,7 +390,9 @@ def choose_transpose_algo(geom):
     depth = taps / math.prod(geom.s) * geom.cs
     igemm_depth = (depth <= IGEMM_MAX_PHASE_DEPTH
                    or (pixels >= IGEMM_WIDE_PIXELS and depth <= IGEMM_MAX_PHASE_DEPTH_WIDE))
-    lanes_min = LANES_MIN_PIXELS_1X1 if pixels == geom.batch else LANES_MIN_PIXELS
+    lanes_min = (LANES_MIN_PIXELS if pixels != geom.batch
+                 else LANES_MIN_PIXELS_1X1_SHALLOW if geom.cs < LANES_1X1_SHALLOW
+                 else LANES_MIN_PIXELS_1X1)
     if (lanes_min <= pixels <= LANES_MAX_PIXELS
             and (pixels < LANES_MAX_PIXELS or depth >= LANES_DEEP_PHASE)
             and geom.cs >= LANES_MIN_IN_CHANNELS and geom.cb >= LANES_MIN_OUT_CHANNELS):

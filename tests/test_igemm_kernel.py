@@ -236,7 +236,11 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((1, 16, 16, 256), (5, 5, 128, 256)) == 3      # DCGAN TF g3 b1
     assert _algo((16, 4, 4, 512), (4, 4, 256, 512)) == 4       # DCGAN PyTorch g1 b16: lanes
     assert _algo((8, 1, 1, 100), (4, 4, 512, 100), 1, "VALID") == 4   # g0 b8: lanes
-    assert _algo((4, 1, 1, 100), (4, 4, 512, 100), 1, "VALID") == 0   # ... b4: GEMM
+    assert _algo((4, 1, 1, 100), (4, 4, 512, 100), 1, "VALID") == 4   # ... b4, < 128 deep
+    assert _algo((2, 1, 1, 64), (4, 4, 128, 64), 1, "VALID") == 4     # ... b2
+    assert _algo((1, 1, 1, 100), (4, 4, 512, 100), 1, "VALID") == 0   # ... b1: GEMM
+    assert _algo((4, 1, 1, 128), (4, 4, 256, 128), 1, "VALID") == 0   # 128 deep: GEMM
+    assert _algo((8, 1, 1, 128), (4, 4, 256, 128), 1, "VALID") == 4   # ... from 8
     assert _algo((1, 2, 4, 64), (4, 4, 8, 64)) == 0            # 8 pixels, not 1x1
     assert _algo((1, 16, 16, 256), (4, 4, 128, 256)) == 3      # 256 pixels, depth 1024
     assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 3      # U-Net up1
