@@ -184,9 +184,8 @@ ROWS_MAX_SCRATCH_BYTES = 8 << 20
 #: 1.72, 8x8 stride 3: 1.78; 3x3 stride 2's 1.27 stays out), pays with >= 2 x
 #: WINOGRAD_MIN_COLUMNS columns from WINOGRAD_LOW_SAVING_TILES[1] tiles, or from [0]
 #: tiles with >= 4 x WINOGRAD_MIN_COLUMNS columns and >= 2 x WINOGRAD_MIN_IN_CHANNELS
-#: input channels. Measured (python
-#: tools/dispatch_rules.py --winograd-only, its 5x5-8x8 shapes; medians of 5 x 30 ms
-#: loops, a Zen 4 AVX-512 machine (one 512-bit FMA a cycle: 113 GFLOP/s per core in a
+#: input channels. Measured (python tools/dispatch_rules.py --winograd-only, its 5x5-8x8
+#: shapes; medians of 5 x 30 ms loops, a Zen 4 AVX-512 machine (one 512-bit FMA a cycle: 113 GFLOP/s per core in a
 #: register-only loop), 2026-12-07; igemm time / Winograd time at 1 / 2 threads): 5x5 s2
 #: 16x16x256 -> 128 (DCGAN TF g3) b16 (1296 tiles) 1.12 / 1.12, b8 1.08 / 1.09, b4 (324)
 #: 1.10 / 1.06, b2 (162) 1.03 / 0.96, b1 (81) 0.88 / -; 32x32x128 -> 64 b1 (289) 1.17 /
@@ -198,8 +197,9 @@ ROWS_MAX_SCRATCH_BYTES = 8 << 20
 #: 0.86; but 64x64x32 -> 16 1.12 / 1.11 and 128x128x32 -> 16 1.20 / 1.18, misses), 289
 #: tiles of 32 input channels (32x32x32 -> 64: 0.88 / 0.92) or 128 columns (32x32x128 ->
 #: 32: 1.08 / 0.83; 32x32x256 -> 32 1.29 / 1.13, a miss), 121-169 tiles (24x24x128 ->
-#: 128 1.09 / 0.98, 20x20x256 -> 64 1.01 / 1.01; 5x5 s3 32x32x128 -> 64 1.22, a miss). (The machine of 2026-12-02, two 512-bit
-#: FMAs a cycle, had 5x5 s2 at 0.98-1.18 under the one rule.)
+#: 128 1.09 / 0.98, 20x20x256 -> 64 1.01 / 1.01; 5x5 s3 32x32x128 -> 64 1.22, a miss).
+#: (The machine of 2026-12-02, two 512-bit FMAs a cycle, had 5x5 s2 at 0.98-1.18 under
+#: the one rule.)
 #: The scatter-rows kernel (src/_dot.h, cd_sr_*: the pixel-lanes micro-kernel over
 #: runs of a band's small pixels, every (tap, channel) filter row the band needs
 #: broadcast, each result row added into a per-(row, tap column) buffer at fixed

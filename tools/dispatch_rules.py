@@ -10,18 +10,19 @@ For each shape: median of 5 loops of >= 30 ms per kernel, `out=` preallocated, e
 kernel's time, the fastest and what the dispatcher picks. The shapes are the suite's
 batch-1 heads, FSRCNN-like one-output layers, the neighbours where the dot rule stops
 (8x8 inputs, 1x1 inputs, 2-3 output channels, 8 input channels), and the igemm rule's
-edges (input pixels around 256, 3-16 input and 4-32 output channels, deep phases).
-With --rows-only: the phase-rows rule's shapes (1-15 output channels, 1-2 input
-channels), timed against GEMM, direct, igemm and phase rows; with --direct-only the
-direct-rows rule's shapes (1-8 input channels into 8-256), against the same; with
+edges (input pixels around 256, 3-16 input and 4-32 output channels, deep phases,
+1x1 inputs at batch 2-12: --igemm-only). With --rows-only: the phase-rows rule's
+shapes (1-15 output channels, 1-2 input channels; 12-32 input into 16-31 output
+channels from 64 to 12544 pixels), timed against GEMM, direct, igemm and phase rows;
+with --direct-only the direct-rows rule's shapes (1-8 input channels into 8-256),
+against the same; with
 --winograd-only the Winograd rule's shapes (2-3 taps per phase: stride-1 3x3, 4x4, 5x5
 and 3x3 stride 2; 5x5 stride 3, 7x7 stride 4, 8x8 stride 3; tiles and channels around
-the rule's bounds), against GEMM, igemm,
-pixel lanes and Winograd; with --scatter-only the scatter-rows rule's shapes (1-15
-output channels, deep and shallow, few and many pixels), against GEMM, igemm, phase
-rows and scatter rows; with --planar-only the planar rule's shapes (1-15 output
-channels, the suite's heads at batch 1 and 16), against GEMM, phase rows, scatter rows
-and planar.
+the rule's bounds), against GEMM, igemm, pixel lanes and Winograd; with --scatter-only
+the scatter-rows rule's shapes (1-15 output channels, deep and shallow, few and many
+pixels), against GEMM, igemm, phase rows and scatter rows; with --planar-only the
+planar rule's shapes (1-15 output channels, the suite's heads at batch 1 and 16),
+against GEMM, phase rows, scatter rows and planar.
 """
 import argparse
 
