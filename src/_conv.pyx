@@ -2652,8 +2652,9 @@ cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* 
     micro-kernel's panels once per call (parallel over panels), then every block of
     tiles, dynamically scheduled: V := input transform, M[pos] := V[pos] @ U[pos]^T
     (cd_wi_gemm: the micro-kernel over the panels), Y := output transform. The blocks
-    depend only on the shapes and each output pixel is written once, by its tile: the
-    schedule cannot change a bit. Returns 1 without a usable Y when the filter or a
+    (equal, a multiple of the threads) only group the tiles, each output pixel is
+    written once, by its tile, and its sums are the same in any block: neither the
+    blocks nor the schedule can change a bit. Returns 1 without a usable Y when the filter or a
     transformed input holds Inf or NaN (the transforms would spread it to outputs
     whose taps never read it: the caller takes GEMM + col2im), else 0."""
     cdef cd_wino p
@@ -2676,6 +2677,13 @@ cdef int _run_winograd(Geom* g, const floating* X, const floating* W, floating* 
     P = p.ay * p.ax
     n_tiles = p.batch * p.nty * p.ntx
     nt = min(_wi_block(&p, sizeof(floating)), n_tiles)
+    n_blk = (n_tiles + nt - 1) // nt
+    # a multiple of the threads' count of blocks of equal size (no thread waits for a
+    # last block or a longer one: 36 tiles on 2 threads are 18 + 18, not 21 + 15; 784
+    # are 14 x 56, not 12 x 64 + 16); a tile's sums do not depend on its block
+    blk_threads = min(<isize>n_threads, n_blk)
+    n_blk = (n_blk + blk_threads - 1) // blk_threads * blk_threads
+    nt = (n_tiles + n_blk - 1) // n_blk
     n_blk = (n_tiles + nt - 1) // nt
     n_threads = min(<isize>n_threads, max(n_blk, n_pan))
     blk_threads = min(<isize>n_threads, n_blk)
