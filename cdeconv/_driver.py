@@ -200,6 +200,28 @@ ROWS_MAX_SCRATCH_BYTES = 8 << 20
 #: 128 1.09 / 0.98, 20x20x256 -> 64 1.01 / 1.01; 5x5 s3 32x32x128 -> 64 1.22, a miss).
 #: (The machine of 2026-12-02, two 512-bit FMAs a cycle, had 5x5 s2 at 0.98-1.18 under
 #: the one rule.)
+#: Fewer tiles, WINOGRAD_FEW_TILES[0] .. WINOGRAD_MIN_TILES - 1 (since 2026-12-08, after
+#: the blocks were made equal and a multiple of the threads): the saving on the outputs
+#: the tiles hold (a phase's tiles past the big side's edge are computed and dropped:
+#: 18x18 inputs at 4x4 s2 fill 73 % of 7 x 7 tiles of 3 x 3, 2.25 -> 1.65x) >=
+#: WINOGRAD_FEW_TILES_SAVING, >= 2 x WINOGRAD_MIN_COLUMNS columns (>= 1 x from
+#: WINOGRAD_FEW_TILES[1] tiles) and a transformed filter of <= WINOGRAD_FEW_TILES_MAX_FILTER
+#: elements. Measured on the Zen 4 (algos forced, 5-9 interleaved rounds, and python
+#: tools/dispatch_rules.py --winograd-only, its few-tiles shapes; igemm time / Winograd
+#: time at 1 / 2 threads): 4x4 s2 28x28x128 -> 64 (100 tiles) 1.35 / 1.12, 26x26x64 -> 32
+#: (81) 1.49 / 1.27, 32x32x64 -> 32 (121) 1.46 / 1.25, 28x28x64 -> 32 1.38 / 1.14,
+#: 32x32x32 -> 16 1.41 / 1.23; 3x3 s1 20x20x64 -> 64 (100) 1.35 / 1.11, 22x22x64 -> 64
+#: (121) 1.35 / 1.20. In the host's noisy spells the 2-thread figures fell to 0.81-1.06
+#: (medians over 7 processes: Winograd's per-call traffic through L3 - its transformed
+#: filter, re-read by every block - suffers more from a busy neighbour than igemm's
+#: L2-resident panels). Left out: 48-64 tiles, 1.1-1.4x at 1 thread and 1.06-1.25x at 2
+#: when the host was quiet but 0.67-0.87x in its noisy spells (20x20x128 -> 64, 49 tiles,
+#: 1.26 / 1.10 and 0.74; 14x14x256 -> 256 1.35 / 1.14 and 0.77; 16x16x128 -> 128 3x3 s1,
+#: 64 tiles, 1.23 / 1.21 and 0.87); 18x18x64 -> 64 (81 tiles, 64 columns) 1.40 / 1.03;
+#: 18x18x128 -> 64 (49 tiles, 73 % filled) 1.04 / 0.90; 24x24x256 -> 128 (81 tiles, 79 %
+#: filled: 1.78x) 1.24 / 1.10, a miss; 14x14x512 -> 512 (a 4M-element transform) 0.88 /
+#: 0.85. DCGAN PyTorch g3 at batch 1 (36 tiles, 79 % filled) 1.13 / 1.03-1.07 stays on
+#: igemm. No case of the suite changes kernel.
 #: The scatter-rows kernel (src/_dot.h, cd_sr_*: the pixel-lanes micro-kernel over
 #: runs of a band's small pixels, every (tap, channel) filter row the band needs
 #: broadcast, each result row added into a per-(row, tap column) buffer at fixed
@@ -261,6 +283,9 @@ WINOGRAD_MIN_SAVING = 2.0
 WINOGRAD_LOW_SAVING = 1.5
 WINOGRAD_LOW_SAVING_TILES = (256, 1024)
 WINOGRAD_MIN_TILES = 128
+WINOGRAD_FEW_TILES = (81, 96)
+WINOGRAD_FEW_TILES_SAVING = 1.9
+WINOGRAD_FEW_TILES_MAX_FILTER = 2 << 20
 WINOGRAD_MIN_IN_CHANNELS = 32
 WINOGRAD_MIN_COLUMNS = 64
 WINOGRAD_MAX_FILTER_ELEMENTS = 4 << 20
@@ -342,6 +367,13 @@ def _winograd_pays(geom):
     tiles, inputs, outputs = _conv.winograd_plan(geom.kernel_args())
     saving = math.prod(geom.k) / math.prod(geom.s) * outputs / inputs
     columns = math.prod(geom.s) * geom.cb
+    if WINOGRAD_FEW_TILES[0] <= tiles < WINOGRAD_MIN_TILES:
+        # the few-tiles rule: the saving on the outputs the tiles hold, not past the edge
+        fill = geom.batch * math.prod(geom.big) / (tiles * math.prod(geom.s) * outputs)
+        return (saving * fill >= WINOGRAD_FEW_TILES_SAVING
+                and (columns >= 2 * WINOGRAD_MIN_COLUMNS
+                     or (columns >= WINOGRAD_MIN_COLUMNS and tiles >= WINOGRAD_FEW_TILES[1]))
+                and inputs * geom.cs * columns <= WINOGRAD_FEW_TILES_MAX_FILTER)
     if saving < WINOGRAD_MIN_SAVING and not (
             saving >= WINOGRAD_LOW_SAVING and columns >= 2 * WINOGRAD_MIN_COLUMNS
             and (tiles >= WINOGRAD_LOW_SAVING_TILES[1]

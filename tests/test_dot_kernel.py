@@ -113,7 +113,8 @@ def test_dispatch_rules_route_the_measured_layers():
     assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1          # MNIST
     assert _algo((1, 3, 300, 1), (3, 3, 256, 1)) == 1
     assert _algo((1, 32, 32, 16), (4, 4, 64, 16)) == 1
-    assert _algo((1, 32, 32, 32), (4, 4, 64, 32)) == 3        # deeper: igemm
+    assert _algo((1, 32, 32, 32), (3, 3, 64, 32)) == 3        # deeper: igemm
+    assert _algo((1, 32, 32, 32), (4, 4, 64, 32)) == 6        # ... Winograd's 121 tiles
     assert _algo((1, 128, 128, 64), (2, 2, 32, 64)) == 1      # U-Net up4
     assert _algo((1, 32, 32, 256), (2, 2, 128, 256)) == 1     # U-Net up2
     assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 3     # U-Net up1 b1: 256 pixels

@@ -168,7 +168,15 @@ def test_winograd_tile_hook_checks_its_arguments():
     ((16, 8, 8, 256), (4, 4, 128, 256), 2, WINOGRAD),   # ... g2 b16 (144 tiles)
     ((4, 16, 16, 128), (6, 6, 64, 128), 2, WINOGRAD),   # 6x6 s2: 3 taps per phase
     ((1, 24, 24, 64), (3, 3, 64, 64), 1, WINOGRAD),     # 144 tiles
-    ((1, 22, 22, 64), (3, 3, 64, 64), 1, 3),            # 121 tiles: igemm
+    # the few-tiles rule (81-127 tiles): a 1.9x saving on the outputs the tiles hold,
+    # >= 128 columns (>= 64 from 96 tiles), a transformed filter of <= 2M elements
+    ((1, 22, 22, 64), (3, 3, 64, 64), 1, WINOGRAD),     # 121 tiles, 64 columns
+    ((1, 18, 18, 64), (3, 3, 64, 64), 1, 3),            # 81 tiles, 64 columns: igemm
+    ((1, 26, 26, 64), (4, 4, 32, 64), 2, WINOGRAD),     # 81 tiles, 128 columns
+    ((1, 28, 28, 128), (4, 4, 64, 128), 2, WINOGRAD),   # 100 tiles, 87 % of them outputs
+    ((1, 24, 24, 256), (4, 4, 128, 256), 2, 3),         # 81 tiles, 79 %: 2.25 -> 1.78x
+    ((1, 22, 22, 512), (3, 3, 512, 512), 1, 0),         # a 4M-element transform: GEMM
+    ((1, 16, 16, 128), (3, 3, 128, 128), 1, 3),         # 64 tiles
     ((1, 16, 16, 128), (4, 4, 64, 128), 2, 3),          # DCGAN PyTorch g3 b1: 36 tiles
     ((16, 16, 16, 256), (5, 5, 128, 256), 2, WINOGRAD),  # 5x5 s2 saves 1.56x: 1296 tiles
     ((2, 16, 16, 256), (5, 5, 128, 256), 2, 3),         # ... 162 tiles: igemm
