@@ -247,6 +247,32 @@ CD_CAT(cd_igrun_, CD_SUF)(const cd_geom* g, cd_isz batch, const CD_T* X, const C
  * FMA chain (taps in cd_phase_taps order, then channels) without the taps past the
  * edge. */
 
+/* Output q of one (row, phase) alone, with only its taps inside the small side (see
+ * cd_drblk_). */
+static inline __attribute__((always_inline)) void
+CD_CAT(cd_drone_, CD_SUF)(const int NV, cd_isz nt, const CD_T* const* xr, const cd_isz* ow,
+                          const CD_T* const* bt, cd_isz Cs, cd_isz Csmall, cd_isz nr,
+                          cd_isz nc, cd_isz SW, cd_isz q, CD_T* y0, cd_isz ystep)
+{
+    const CD_T* a[CD_MAX_TAPS];
+    const CD_T* bs[CD_MAX_TAPS];
+    CD_T* y[1];
+    cd_isz m = 0;
+    for (cd_isz t = 0; t < nt; t++) {
+        const cd_isz sw = q + ow[t];
+        if (sw >= 0 && sw < SW) {
+            a[m] = xr[t] + sw * Csmall;
+            bs[m++] = bt[t];
+        }
+    }
+    y[0] = y0 + q * ystep;
+    if (m == 0)
+        for (cd_isz c = 0; c < nc; c++)
+            y[0][c] = 0;
+    else
+        CD_CAT(cd_igmk_, CD_SUF)(1, NV, m, a, bs, Cs, nr, y, nc, 0);
+}
+
 /* The outputs q < n2 of one (row, phase) for one channel block of NV vectors: tap t
  * reads small row xr[t] at pixel q + ow[t] (inside for lo <= q < hi), panel bt[t];
  * output q is y0 + q * ystep. */
@@ -258,9 +284,44 @@ CD_CAT(cd_drblk_, CD_SUF)(const int NV, cd_isz nt, const CD_T* const* xr, const 
 {
     enum { MR = 4 };
     const CD_T* a[CD_MAX_TAPS * MR];
-    const CD_T* bs[CD_MAX_TAPS];
     CD_T* y[MR];
-    for (cd_isz q = 0; q < n2;) {
+    cd_isz q = 0;
+    if (nt * Cs * NV <= 16 && nc == nr && lo < hi) {
+        /* few input channels and taps (MNIST-like layers: 1-4 channels into 16-64): the
+         * taps' filter rows held in registers and the outputs with every tap inside
+         * MR_S at a time, with no pointer lists; each output's chain is the
+         * micro-kernel's (taps in order, then channels, from 0) */
+        const int MR_S = NV <= 2 ? 4 : 2;
+        CD_VEC wv[16];
+        for (cd_isz t = 0; t < nt; t++)
+            for (cd_isz k = 0; k < Cs; k++)
+                for (int v = 0; v < NV; v++)
+                    wv[(t * Cs + k) * NV + v] = CD_CAT(cd_load_, CD_SUF)(bt[t] + k * nr
+                                                                         + v * CD_VL);
+        for (; q < lo; q++)
+            CD_CAT(cd_drone_, CD_SUF)(NV, nt, xr, ow, bt, Cs, Csmall, nr, nc, SW, q, y0,
+                                      ystep);
+        for (; q + MR_S <= hi; q += MR_S) {
+            CD_VEC acc[4][4];
+            for (int i = 0; i < MR_S; i++)
+                for (int v = 0; v < NV; v++)
+                    acc[i][v] = (CD_VEC){0};
+            for (cd_isz t = 0; t < nt; t++) {
+                const CD_T* xp = xr[t] + (q + ow[t]) * Csmall;
+                for (cd_isz k = 0; k < Cs; k++)
+                    for (int i = 0; i < MR_S; i++) {
+                        const CD_T s = xp[i * Csmall + k];
+                        for (int v = 0; v < NV; v++)
+                            acc[i][v] += s * wv[(t * Cs + k) * NV + v];
+                    }
+            }
+            for (int i = 0; i < MR_S; i++)
+                for (int v = 0; v < NV; v++)
+                    __builtin_memcpy(y0 + (q + i) * ystep + v * CD_VL, &acc[i][v],
+                                     sizeof(CD_VEC));
+        }
+    }
+    for (; q < n2;) {
         if (q >= lo && q + MR <= hi) {
             for (cd_isz t = 0; t < nt; t++)
                 for (int i = 0; i < MR; i++)
@@ -271,20 +332,7 @@ CD_CAT(cd_drblk_, CD_SUF)(const int NV, cd_isz nt, const CD_T* const* xr, const 
             q += MR;
             continue;
         }
-        cd_isz m = 0;
-        for (cd_isz t = 0; t < nt; t++) {
-            const cd_isz sw = q + ow[t];
-            if (sw >= 0 && sw < SW) {
-                a[m] = xr[t] + sw * Csmall;
-                bs[m++] = bt[t];
-            }
-        }
-        y[0] = y0 + q * ystep;
-        if (m == 0)
-            for (cd_isz c = 0; c < nc; c++)
-                y[0][c] = 0;
-        else
-            CD_CAT(cd_igmk_, CD_SUF)(1, NV, m, a, bs, Cs, nr, y, nc, 0);
+        CD_CAT(cd_drone_, CD_SUF)(NV, nt, xr, ow, bt, Cs, Csmall, nr, nc, SW, q, y0, ystep);
         q++;
     }
 }
