@@ -42,10 +42,26 @@ CHUNK_BYTES = 2 << 20
 #: 6-row tiles reuse each filter load more), on up1 at batch 1 (256 pixels: 0.88x at
 #: 2 threads), and with 8-16 output channels (phase rows: 0.5-1.0x). (Its register path
 #: for taps x input channels x vectors <= 16, 2026-12-08, made the 1-4 channel layers
-#: 1.17-1.92x faster still: bits unchanged, the rule not re-measured.)
+#: 1.17-1.92x faster still: bits unchanged.) With it, the direct kernel also takes
+#: DIRECT_FEW_OUT_CHANNELS .. DIRECT_MIN_OUT_CHANNELS - 1 output channels from <=
+#: DIRECT_FEW_IN_CHANNELS input channels, no dilation, while a phase's taps x input
+#: channels x 16-lane vectors of output channels <= DIRECT_FEW_REGISTERS (the register
+#: path's bound on AVX-512), which phase rows had. Measured 2026-12-08 on the Zen 4
+#: (forced, medians of 5 interleaved rounds; phase rows time / direct time at 1 / 2
+#: threads, batch 1 and 16): 28x28x1 -> 16 3x3 s2 1.92-1.94 / 1.57-1.77; 64x64x1 -> 16
+#: 1.96-2.44 / 2.01-2.30; 28x28x2 -> 16 1.71-1.84 / 1.43-1.73; 28x28x3 -> 16 1.45-1.55 /
+#: 1.49-1.75; 28x28x4 -> 16 1.40-1.44 / 1.48-1.76; 64x64x3 -> 16 1.86-2.23 / 1.93-2.40;
+#: 28x28x1 -> 24 1.20-1.29 / 1.18-1.42; 28x28x1 -> 16 4x4 s2 1.22-1.24 / 1.15-1.44, 5x5
+#: s2 1.07-1.08 / 1.07-1.37; 32x32x1 -> 16 3x3 s1 0.99-1.05 / 1.02-1.27. Left out: past
+#: the bound, 32x32x2 -> 16 3x3 s1 (18: 0.79-0.88 / 0.83-1.07), 28x28x2 -> 16 5x5 s2 (18:
+#: 1.02-1.27) and 28x28x3 -> 24 (24: 1.13-1.41), and 8 output channels (64x64x2 -> 8 4x4
+#: s2: 0.45-0.54, half the lanes empty).
 DIRECT_MAX_IN_CHANNELS = 16
 DIRECT_MIN_OUT_CHANNELS = 32
 DIRECT_ONE_TAP_MIN_PIXELS = 1024
+DIRECT_FEW_OUT_CHANNELS = 16
+DIRECT_FEW_IN_CHANNELS = 4
+DIRECT_FEW_REGISTERS = 16
 
 #: The dot kernel (src/_dot.h: every output a sum of dot products over the input
 #: channels, the filter streamed once, no column buffer) runs for channels-last inputs
@@ -402,6 +418,11 @@ def choose_transpose_algo(geom):
     if filter_ok and geom.cb >= DIRECT_MIN_OUT_CHANNELS and (
             geom.cs <= DIRECT_MAX_IN_CHANNELS
             or (one_tap and pixels >= DIRECT_ONE_TAP_MIN_PIXELS)):
+        return 1
+    if (filter_ok and DIRECT_FEW_OUT_CHANNELS <= geom.cb < DIRECT_MIN_OUT_CHANNELS
+            and geom.cs <= DIRECT_FEW_IN_CHANNELS and all(d == 1 for d in geom.d)
+            and math.prod(-(-k // s) for k, s in zip(geom.k, geom.s)) * geom.cs
+            * -(-geom.cb // 16) <= DIRECT_FEW_REGISTERS):
         return 1
     if (geom.n == 2 and geom.cb <= len(SCATTER_MIN_IN_CHANNELS)
             and geom.cs >= SCATTER_MIN_IN_CHANNELS[geom.cb - 1]

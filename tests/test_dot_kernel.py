@@ -119,8 +119,16 @@ def test_dispatch_rules_route_the_measured_layers():
     assert _algo((1, 32, 32, 256), (2, 2, 128, 256)) == 1     # U-Net up2
     assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 3     # U-Net up1 b1: 256 pixels
     assert _algo((16, 16, 16, 512), (2, 2, 256, 512)) == 1
-    assert _algo((1, 28, 28, 1), (3, 3, 16, 1)) == 5
-    assert _algo((4, 28, 28, 3), (3, 3, 16, 3)) == 5
+    assert _algo((1, 28, 28, 1), (3, 3, 8, 1)) == 5
+    # 16-31 output channels from 1-4 inputs where the register path holds a phase's
+    # filter rows: direct
+    assert _algo((1, 28, 28, 1), (3, 3, 16, 1)) == 1
+    assert _algo((4, 28, 28, 3), (3, 3, 16, 3)) == 1
+    assert _algo((1, 28, 28, 1), (3, 3, 24, 1)) == 1
+    assert _algo((1, 28, 28, 3), (3, 3, 24, 3)) == 5          # 4 taps x 3 x 2 vectors: rows
+    assert _algo((1, 32, 32, 2), (3, 3, 16, 2), 1) == 5       # 9 taps x 2: rows
+    assert _algo((1, 28, 28, 5), (3, 3, 16, 5)) == 5          # 5 inputs: rows
+    assert _algo((1, 28, 28, 1), (3, 3, 15, 1)) == 5          # 15 outputs: rows
 
 
 def test_isa_is_reported():

@@ -80,7 +80,8 @@ def _paths():
     t("nhwc-tiles", (2, 8, 12, 24), (2, 2, 12, 24), 2, "VALID")
     t("nhwc-igemm-tiles", (2, 12, 12, 24), (2, 2, 32, 24), 2, "VALID")
     t("nchw-tiles", (2, 24, 12, 12), (2, 2, 32, 24), 2, "VALID", "NCHW")
-    t("nhwc-rows-1in", (3, 24, 24, 1), (3, 3, 16, 1), 2, "SAME")
+    t("nhwc-rows-1in", (3, 24, 24, 1), (3, 3, 8, 1), 2, "SAME")
+    t("nhwc-direct-16out", (3, 24, 24, 1), (3, 3, 16, 1), 2, "SAME")   # register path
     t("nhwc-rows-2in", (2, 20, 20, 2), (4, 4, 12, 2), 2, "SAME")
     t("nhwc-rows-head", (3, 40, 40, 40), (5, 5, 3, 40), 2, "SAME")      # 4800 pixels
     t("nhwc-rows-float64", (3, 40, 40, 13), (3, 3, 3, 13), 2, "SAME", dtype=np.float64)
@@ -168,7 +169,8 @@ def test_paths_cover_every_dispatch_choice():
     def geom(x, w, s, p, fmt="NHWC", groups=1):
         return _geometry.transposed_geometry(2, np.empty(x), np.empty(w), None, s, p, fmt,
                                              None, groups)
-    assert _driver.choose_transpose_algo(geom((3, 24, 24, 1), (3, 3, 16, 1), 2, "SAME")) == 5
+    assert _driver.choose_transpose_algo(geom((3, 24, 24, 1), (3, 3, 8, 1), 2, "SAME")) == 5
+    assert _driver.choose_transpose_algo(geom((3, 24, 24, 1), (3, 3, 16, 1), 2, "SAME")) == 1
     assert _driver.choose_transpose_algo(geom((2, 20, 20, 2), (4, 4, 12, 2), 2, "SAME")) == 5
     assert _driver.choose_transpose_algo(geom((2, 10, 12, 2), (4, 4, 6, 2), 2, "SAME")) == 8
     assert _driver.choose_transpose_algo(geom((3, 40, 40, 40), (5, 5, 3, 40), 2,
