@@ -286,11 +286,13 @@ CD_CAT(cd_drblk_, CD_SUF)(const int NV, cd_isz nt, const CD_T* const* xr, const 
     const CD_T* a[CD_MAX_TAPS * MR];
     CD_T* y[MR];
     cd_isz q = 0;
-    if (nt * Cs * NV <= 16 && nc == nr && lo < hi) {
+    if (CD_IG_ACC >= 24 && nt * Cs * NV <= 16 && nc == nr && lo < hi) {
         /* few input channels and taps (MNIST-like layers: 1-4 channels into 16-64): the
          * taps' filter rows held in registers and the outputs with every tap inside
          * MR_S at a time, with no pointer lists; each output's chain is the
-         * micro-kernel's (taps in order, then channels, from 0) */
+         * micro-kernel's (taps in order, then channels, from 0). With 32 vector
+         * registers only (AVX-512): 16 filter rows and 8 accumulators; with 16 (AVX2)
+         * the accumulators spilled (28x28x1 -> 64 b16 0.83x) */
         const int MR_S = NV <= 2 ? 4 : 2;
         CD_VEC wv[16];
         for (cd_isz t = 0; t < nt; t++)
