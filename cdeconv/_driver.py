@@ -39,8 +39,14 @@ CHUNK_BYTES = 2 << 20
 #: 1.07x, 64x64x4 -> 64 1.56x); U-Net up2-up4 at batch 1 and 16 1.04-1.66x than igemm
 #: (up4 b1 2.9 against 4.9 ms at 1 thread), up1 b16 1.08-1.10x; slower with 32+
 #: input channels and several taps per phase (0.66-0.96x: deep reductions, igemm's
-#: 6-row tiles reuse each filter load more), on up1 at batch 1 (256 pixels: 0.88x at
-#: 2 threads), and with 8-16 output channels (phase rows: 0.5-1.0x). (Its register path
+#: 6-row tiles reuse each filter load more) and with 8-16 output channels (phase rows:
+#: 0.5-1.0x). One tap per phase from 256 pixels since 2026-12-08 (was 1024: up1 at
+#: batch 1 had read 0.88x at 2 threads on the 2026-12-02 machine): on the Zen 4, igemm
+#: time / direct time, medians over 6 processes of 3 interleaved rounds, 1 / 2 threads:
+#: U-Net up1 b1 (256 pixels) 1.04 / 1.01, 16x16x256 -> 128 1.05 / 1.03, 24x24x256 -> 128
+#: 1.03 / 1.02, 16x32x512 -> 256 1.03 / 1.02, 16x16x128 -> 64 1.09 / 1.06; below 256
+#: pixels pixel lanes keep them (8x8x512 -> 256 lanes 1.10 / 1.17x faster; 8x16x512 ->
+#: 256 1.05 / 1.00). (Its register path
 #: for taps x input channels x vectors <= 16, 2026-12-08, made the 1-4 channel layers
 #: 1.17-1.92x faster still: bits unchanged.) With it, the direct kernel also takes
 #: DIRECT_FEW_OUT_CHANNELS .. DIRECT_MIN_OUT_CHANNELS - 1 output channels from <=
@@ -58,7 +64,7 @@ CHUNK_BYTES = 2 << 20
 #: s2: 0.45-0.54, half the lanes empty).
 DIRECT_MAX_IN_CHANNELS = 16
 DIRECT_MIN_OUT_CHANNELS = 32
-DIRECT_ONE_TAP_MIN_PIXELS = 1024
+DIRECT_ONE_TAP_MIN_PIXELS = 256
 DIRECT_FEW_OUT_CHANNELS = 16
 DIRECT_FEW_IN_CHANNELS = 4
 DIRECT_FEW_REGISTERS = 16

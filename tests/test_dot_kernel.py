@@ -109,7 +109,7 @@ def test_dispatch_rules_route_the_measured_layers():
     assert _algo((1, 2, 2, 64), (4, 4, 256, 64)) == 0          # 64 input channels
     assert _algo((1, 56, 4, 4), (9, 9, 1, 56), fmt="NCHW") == 0
     # direct rows: few input channels into >= 32, and U-Net's 2x2 stride-2 layers from
-    # 1024 input pixels; phase rows below 32 output channels
+    # 256 input pixels; phase rows below 32 output channels
     assert _algo((1, 28, 28, 1), (3, 3, 32, 1)) == 1          # MNIST
     assert _algo((1, 3, 300, 1), (3, 3, 256, 1)) == 1
     assert _algo((1, 32, 32, 16), (4, 4, 64, 16)) == 1
@@ -117,7 +117,8 @@ def test_dispatch_rules_route_the_measured_layers():
     assert _algo((1, 32, 32, 32), (4, 4, 64, 32)) == 6        # ... Winograd's 121 tiles
     assert _algo((1, 128, 128, 64), (2, 2, 32, 64)) == 1      # U-Net up4
     assert _algo((1, 32, 32, 256), (2, 2, 128, 256)) == 1     # U-Net up2
-    assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 3     # U-Net up1 b1: 256 pixels
+    assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 1     # U-Net up1 b1: 256 pixels
+    assert _algo((1, 8, 16, 512), (2, 2, 256, 512)) == 4      # 128 pixels: lanes
     assert _algo((16, 16, 16, 512), (2, 2, 256, 512)) == 1
     assert _algo((1, 28, 28, 1), (3, 3, 8, 1)) == 5
     # 16-31 output channels from 1-4 inputs where the register path holds a phase's

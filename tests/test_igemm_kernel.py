@@ -243,7 +243,7 @@ def test_dispatch_rule_routes_the_measured_layers_to_igemm():
     assert _algo((8, 1, 1, 128), (4, 4, 256, 128), 1, "VALID") == 4   # ... from 8
     assert _algo((1, 2, 4, 64), (4, 4, 8, 64)) == 0            # 8 pixels, not 1x1
     assert _algo((1, 16, 16, 256), (4, 4, 128, 256)) == 3      # 256 pixels, depth 1024
-    assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 3      # U-Net up1
+    assert _algo((1, 16, 16, 512), (2, 2, 256, 512)) == 1      # U-Net up1: direct
     assert _algo((1, 16, 16, 64), (3, 3, 64, 64), 1) == 3      # stride-1 3x3, 64 tiles
     assert _algo((1, 32, 32, 32), (3, 3, 64, 32)) == 3         # 32 -> 64 channels
     assert _algo((1, 32, 32, 8), (4, 4, 64, 8)) == 1           # 8 -> 64: direct rows

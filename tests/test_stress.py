@@ -78,7 +78,8 @@ def _paths():
     t("nhwc-1x1", (2, 16, 16, 48), (1, 1, 40, 48), 1, "VALID")
     t("nchw-1x1", (2, 48, 16, 16), (1, 1, 40, 48), 1, "VALID", "NCHW")
     t("nhwc-tiles", (2, 8, 12, 24), (2, 2, 12, 24), 2, "VALID")
-    t("nhwc-igemm-tiles", (2, 12, 12, 24), (2, 2, 32, 24), 2, "VALID")
+    t("nhwc-igemm-tiles", (2, 12, 12, 24), (3, 3, 32, 24), 2, "VALID")
+    t("nhwc-direct-one-tap", (2, 12, 12, 24), (2, 2, 32, 24), 2, "VALID")  # 288 pixels
     t("nchw-tiles", (2, 24, 12, 12), (2, 2, 32, 24), 2, "VALID", "NCHW")
     t("nhwc-rows-1in", (3, 24, 24, 1), (3, 3, 8, 1), 2, "SAME")
     t("nhwc-direct-16out", (3, 24, 24, 1), (3, 3, 16, 1), 2, "SAME")   # register path
@@ -207,8 +208,10 @@ def test_paths_cover_every_dispatch_choice():
                                               "SAME")) == 3
     assert _driver.choose_transpose_algo(geom((2, 8, 12, 24), (2, 2, 12, 24), 2,
                                               "VALID")) == 0
-    assert _driver.choose_transpose_algo(geom((2, 12, 12, 24), (2, 2, 32, 24), 2,
+    assert _driver.choose_transpose_algo(geom((2, 12, 12, 24), (3, 3, 32, 24), 2,
                                               "VALID")) == 3
+    assert _driver.choose_transpose_algo(geom((2, 12, 12, 24), (2, 2, 32, 24), 2,
+                                              "VALID")) == 1
     assert _driver.choose_transpose_algo(geom((2, 24, 12, 13), (3, 3, 32, 24), 2, "SAME",
                                               "NCHW")) == 0
     g = geom((2, 8, 12, 24), (2, 2, 12, 24), 2, "VALID")           # tiles
