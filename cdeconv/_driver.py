@@ -68,6 +68,7 @@ DIRECT_ONE_TAP_MIN_PIXELS = 256
 DIRECT_FEW_OUT_CHANNELS = 16
 DIRECT_FEW_IN_CHANNELS = 4
 DIRECT_FEW_REGISTERS = 16
+DIRECT_FEW_LANES = 16          # float32 lanes of the AVX-512 vector the bound counts
 
 #: The dot kernel (src/_dot.h: every output a sum of dot products over the input
 #: channels, the filter streamed once, no column buffer) runs for channels-last inputs
@@ -428,7 +429,7 @@ def choose_transpose_algo(geom):
     if (filter_ok and DIRECT_FEW_OUT_CHANNELS <= geom.cb < DIRECT_MIN_OUT_CHANNELS
             and geom.cs <= DIRECT_FEW_IN_CHANNELS and all(d == 1 for d in geom.d)
             and math.prod(-(-k // s) for k, s in zip(geom.k, geom.s)) * geom.cs
-            * -(-geom.cb // 16) <= DIRECT_FEW_REGISTERS):
+            * -(-geom.cb // DIRECT_FEW_LANES) <= DIRECT_FEW_REGISTERS):
         return 1
     if (geom.n == 2 and geom.cb <= len(SCATTER_MIN_IN_CHANNELS)
             and geom.cs >= SCATTER_MIN_IN_CHANNELS[geom.cb - 1]
